@@ -1,0 +1,224 @@
+"""The mitmproxy addon: a thin adapter between flows and the pipeline.
+
+It decides per connection whether to intercept at all (only LLM hosts are), proves who is
+calling, hands each LLM request to :class:`~govproxy.pipeline.Pipeline`, and applies the
+returned plan to the flow. Everything that decides lives in the pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from mitmproxy import connection, ctx, http, tls
+from mitmproxy.proxy import mode_specs, server_hooks
+
+from govproxy.config import ConfigError, Settings, load_settings
+from govproxy.identity import (
+    APP_HEADER,
+    CONTROL_HEADER_PREFIX,
+    TENANT_HEADER,
+    AuthResult,
+    check_proxy_auth,
+)
+from govproxy.models import Identity
+from govproxy.pipeline import IncomingRequest, Mode, Pipeline, Plan
+from govproxy.providers.errors import error_response
+
+log = logging.getLogger("govproxy")
+
+PLAN_KEY = "govproxy.plan"
+_HOP_BY_HOP_AUTH = "proxy-authorization"
+
+
+def ca_cert_path(confdir: str) -> Path:
+    return Path(os.path.expanduser(confdir)) / "mitmproxy-ca-cert.pem"
+
+
+class GovProxy:
+    """One instance per mitmproxy process."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._fixed_settings = settings
+        self.settings: Settings = settings or Settings()
+        self.pipeline = Pipeline(self.settings)
+        # Identity proven on a CONNECT applies to every request inside that tunnel.
+        self._conn_identity: dict[str, AuthResult] = {}
+        self._resolve: dict[tuple[str, int], tuple[str, int]] = {}
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def load(self, loader: Any) -> None:
+        loader.add_option("govproxy_config", str, "", "Path to the govproxy YAML configuration.")
+
+    def configure(self, updated: set[str]) -> None:
+        if "govproxy_config" in updated and self._fixed_settings is None:
+            path = ctx.options.govproxy_config or None
+            try:
+                self.settings = load_settings(path)
+            except ConfigError as exc:
+                from mitmproxy import exceptions
+
+                raise exceptions.OptionsError(str(exc)) from None
+            self.pipeline = Pipeline(self.settings)
+        self._resolve = {}
+        for src, dst in self.settings.proxy.resolve.items():
+            shost, _, sport = src.rpartition(":")
+            dhost, _, dport = dst.rpartition(":")
+            self._resolve[(shost.lower(), int(sport))] = (dhost.strip("[]"), int(dport))
+        # A governance proxy must not touch a destination before deciding (issue: no
+        # connection before a decision), so upstream connections are opened lazily.
+        if ctx.options.connection_strategy != "lazy":
+            ctx.options.update(connection_strategy="lazy")
+
+    def running(self) -> None:
+        server = ctx.master.addons.get("proxyserver")
+        addrs = server.listen_addrs() if server else []
+        tcp = sorted({f"{a[0]}:{a[1]}" for a in addrs})
+        ca = ca_cert_path(ctx.options.confdir)
+        print(f"govproxy listening on {', '.join(tcp) or '?'}; CA certificate: {ca}", flush=True)
+
+    # --- connection level ----------------------------------------------------------------
+
+    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
+        """Intercept TLS only for LLM hosts; tunnel everything else untouched."""
+        if self.settings.proxy.intercept_unknown_hosts:
+            return
+        mode = data.context.client.proxy_mode
+        if isinstance(mode, mode_specs.ReverseMode):
+            return  # a gateway listener is for its provider only
+        address = data.context.server.address
+        host = data.client_hello.sni or (address[0] if address else None)
+        port = address[1] if address else 443
+        if not host or not self.pipeline.match(host, port):
+            data.ignore_connection = True
+
+    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        """Apply ``proxy.resolve`` pins; SNI and Host stay the original name."""
+        if self._resolve and data.server.address:
+            host, port = data.server.address
+            pinned = self._resolve.get((host.lower(), port))
+            if pinned:
+                data.server.address = pinned
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        auth = self._authenticate(flow.request.headers.get(_HOP_BY_HOP_AUTH))
+        if auth is not None and not auth.ok:
+            flow.response = self._auth_required(auth.reason or "proxy authentication required")
+            return
+        if auth is not None:
+            self._conn_identity[flow.client_conn.id] = auth
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        self._conn_identity.pop(client.id, None)
+
+    # --- request level -------------------------------------------------------------------
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None or flow.request.method == "CONNECT":
+            return
+        req = flow.request
+        mode: Mode = "gateway" if isinstance(flow.client_conn.proxy_mode, mode_specs.ReverseMode) else "proxy"
+        match = self.pipeline.match(req.host, req.port)
+        auth = self._conn_identity.get(flow.client_conn.id)
+        if auth is None and req.headers.get(_HOP_BY_HOP_AUTH) is not None or (
+            auth is None and self.settings.proxy.require_auth and match is not None
+        ):
+            auth = self._authenticate(req.headers.get(_HOP_BY_HOP_AUTH))
+            if auth is not None and not auth.ok:
+                flow.response = self._auth_required(auth.reason or "proxy authentication required", match)
+                return
+        if match is None:
+            return  # not LLM traffic: untouched
+        if _HOP_BY_HOP_AUTH in req.headers:
+            del req.headers[_HOP_BY_HOP_AUTH]
+        identity = self._identity(flow, auth)
+        for name in [k for k in req.headers if k.lower().startswith(CONTROL_HEADER_PREFIX)]:
+            del req.headers[name]
+
+        body_error: str | None = None
+        try:
+            body = req.content or b""
+        except ValueError as exc:  # undecodable content-encoding
+            body, body_error = req.raw_content or b"", str(exc)
+        incoming = IncomingRequest(
+            method=req.method,
+            scheme=req.scheme,
+            host=req.host,
+            port=req.port,
+            path=req.path,
+            headers=tuple((k, v) for k, v in req.headers.items(multi=True)),
+            body=body,
+            identity=identity,
+            mode=mode,
+            body_error=body_error,
+        )
+        try:
+            plan = await self.pipeline.process(incoming)
+        except Exception:  # the pipeline must fail closed, never open
+            log.exception("govproxy pipeline error; request refused")
+            err = error_response(match.config.kind, 500, "govproxy: internal error while governing this request", "govproxy_error")
+            flow.response = http.Response.make(err.status, err.body, err.headers)
+            return
+        flow.metadata[PLAN_KEY] = plan
+        self._apply(flow, plan)
+
+    def _apply(self, flow: http.HTTPFlow, plan: Plan) -> None:
+        if plan.action == "respond" and plan.response is not None:
+            flow.response = http.Response.make(plan.response.status, plan.response.body, plan.response.headers)
+            return
+        fwd = plan.forward
+        if plan.action != "forward" or fwd is None:
+            return
+        req = flow.request
+        if (fwd.scheme, fwd.host, fwd.port) != (req.scheme, req.host, req.port):
+            req.scheme, req.host, req.port = fwd.scheme, fwd.host, fwd.port
+        if fwd.path != req.path:
+            req.path = fwd.path
+        for name in fwd.remove_headers:
+            req.headers.pop(name, None)
+        for name, value in fwd.set_headers:
+            req.headers[name] = value
+        if fwd.body is not None:
+            req.content = fwd.body
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        if PLAN_KEY not in flow.metadata or flow.response is None:
+            return
+        ctype = flow.response.headers.get("content-type", "")
+        if ctype.startswith("text/event-stream") or "streamGenerateContent" in flow.request.path:
+            flow.response.stream = True
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _authenticate(self, header: str | None) -> AuthResult | None:
+        """None when auth is neither required nor attempted."""
+        if header is None and not self.settings.proxy.require_auth:
+            return None
+        return check_proxy_auth(header, self.settings)
+
+    def _identity(self, flow: http.HTTPFlow, auth: AuthResult | None) -> Identity:
+        source = f"{flow.client_conn.peername[0]}:{flow.client_conn.peername[1]}" if flow.client_conn.peername else None
+        app = flow.request.headers.get(APP_HEADER)
+        if auth is not None and auth.ok and auth.tenant:
+            return Identity(tenant=auth.tenant, app=app, source=source, authenticated=True)
+        tenant = flow.request.headers.get(TENANT_HEADER) or "default"
+        return Identity(tenant=tenant, app=app, source=source, authenticated=False)
+
+    def _auth_required(self, reason: str, match: Any = None) -> http.Response:
+        err = error_response(match.config.kind if match else None, 407, f"govproxy: {reason}", "proxy_auth_required")
+        headers = dict(err.headers)
+        headers["Proxy-Authenticate"] = 'Basic realm="govproxy"'
+        return http.Response.make(407, err.body, headers)
+
+
+def make_addons() -> list[Any]:
+    """The addon list for ``mitmdump -s``; reads config from the ``govproxy_config`` option."""
+    return [GovProxy()]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("run via: govproxy run, or mitmdump -s addons/govproxy.py")
