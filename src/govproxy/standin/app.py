@@ -1,0 +1,269 @@
+"""Request dispatch: control API, recording, faults, auth, JSON parsing, endpoint routing.
+
+The order matters and mirrors what a client can observe: every provider request is
+recorded first (so a test sees even requests that were then failed on purpose), then a
+matching fault takes over, then the provider's own checks (route, key, JSON) run as the
+real API would, and only then the endpoint answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from govproxy.standin import anthropic_api, gemini_api, openai_api
+from govproxy.standin.call import Call
+from govproxy.standin.control import ControlApi
+from govproxy.standin.echo import EchoOptions
+from govproxy.standin.errors import Family, error_response
+from govproxy.standin.faults import Fault, FaultKind, FaultTable
+from govproxy.standin.http11 import (
+    GarbageBytes,
+    HttpRequest,
+    Reply,
+    ResetConnection,
+    Response,
+    StreamingResponse,
+)
+from govproxy.standin.recording import RecordedRequest, Recorder
+
+EndpointFn = Callable[[Call], Reply]
+
+FOREVER = 10**9
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    family: Family
+    handler: EndpointFn
+    json_body: bool = True
+
+
+def _r(method: str, regex: str, family: Family, handler: EndpointFn, json_body: bool = True) -> Route:
+    return Route(method, re.compile(regex), family, handler, json_body)
+
+
+O, A, G = Family.OPENAI, Family.ANTHROPIC, Family.GEMINI
+
+# Order matters: specific shapes before the generic OpenAI-compatible suffix rules.
+ROUTES: tuple[Route, ...] = (
+    _r("POST", r"^/v1/messages/count_tokens$", A, anthropic_api.count_tokens),
+    _r("POST", r"^/v1/messages$", A, anthropic_api.messages),
+    _r("POST", r"^/(?:v1|v1beta)/(?:models|tunedModels)/(?P<model>[^/:]+):generateContent$", G, gemini_api.generate_content),
+    _r("POST", r"^/(?:v1|v1beta)/(?:models|tunedModels)/(?P<model>[^/:]+):streamGenerateContent$", G, gemini_api.stream_generate_content),
+    _r("POST", r"^/(?:v1|v1beta)/models/(?P<model>[^/:]+):embedContent$", G, gemini_api.embed_content),
+    _r("POST", r"^/(?:v1|v1beta)/models/(?P<model>[^/:]+):batchEmbedContents$", G, gemini_api.batch_embed_contents),
+    _r("POST", r"^/(?:v1|v1beta)/models/(?P<model>[^/:]+):countTokens$", G, gemini_api.count_tokens),
+    _r("GET", r"^/(?:v1|v1beta)/models$", G, gemini_api.list_models, json_body=False),
+    _r("GET", r"^/(?:v1|v1beta)/models/(?P<model>[^/:]+)$", G, gemini_api.get_model, json_body=False),
+    _r("POST", r"^/openai/deployments/(?P<deployment>[^/]+)/chat/completions$", O, openai_api.chat_completions),
+    _r("POST", r"^/openai/deployments/(?P<deployment>[^/]+)/completions$", O, openai_api.completions),
+    _r("POST", r"^/openai/deployments/(?P<deployment>[^/]+)/embeddings$", O, openai_api.embeddings),
+    _r("POST", r"^(?:/[\w.-]+)*/chat/completions$", O, openai_api.chat_completions),
+    _r("POST", r"^(?:/[\w.-]+)*/completions$", O, openai_api.completions),
+    _r("POST", r"^(?:/[\w.-]+)*/responses$", O, openai_api.responses),
+    _r("POST", r"^(?:/[\w.-]+)*/embeddings$", O, openai_api.embeddings),
+    _r("GET", r"^(?:/[\w.-]+)*/models$", O, openai_api.list_models, json_body=False),
+    _r("GET", r"^(?:/[\w.-]+)*/models/(?P<model>[^/]+)$", O, openai_api.retrieve_model, json_body=False),
+)
+
+_GEMINI_PATH = re.compile(r"^/(?:v1|v1beta)/(?:models|tunedModels)/(?P<model>[^/:]+)(?::|$)")
+
+
+def guess_family(req: HttpRequest) -> Family:
+    """Which provider a request addresses, from its path and headers (for errors on unknown paths)."""
+    path = req.path
+    if path.startswith("/v1beta") or ":generateContent" in path or ":streamGenerateContent" in path:
+        return Family.GEMINI
+    if path.startswith("/v1/messages") or req.header("anthropic-version") or req.header("x-api-key"):
+        return Family.ANTHROPIC
+    if req.header("x-goog-api-key") or req.query_param("key"):
+        return Family.GEMINI
+    return Family.OPENAI
+
+
+def has_credentials(family: Family, req: HttpRequest) -> bool:
+    bearer = (req.header("authorization") or "").strip()
+    has_bearer = bearer.lower().startswith("bearer ") and bool(bearer[7:].strip())
+    if family is Family.ANTHROPIC:
+        return bool(req.header("x-api-key")) or has_bearer
+    if family is Family.GEMINI:
+        return bool(req.header("x-goog-api-key")) or bool(req.query_param("key")) or has_bearer
+    return has_bearer or bool(req.header("api-key"))  # api-key: Azure OpenAI
+
+
+def _missing_key_message(family: Family) -> tuple[int, str]:
+    if family is Family.ANTHROPIC:
+        return 401, "x-api-key header is required"
+    if family is Family.GEMINI:
+        return (
+            403,
+            "Method doesn't allow unregistered callers (callers without established identity). "
+            "Please use API Key or other form of API consumer identity to call this API.",
+        )
+    return (
+        401,
+        "You didn't provide an API key. You need to provide your API key in an Authorization header "
+        "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+    )
+
+
+def _not_found(family: Family, req: HttpRequest) -> Response:
+    if family is Family.ANTHROPIC:
+        return error_response(family, 404, "Not Found")
+    if family is Family.GEMINI:
+        return error_response(family, 404, f"Requested entity was not found. ({req.method} {req.path})")
+    return error_response(family, 404, f"Invalid URL ({req.method} {req.path})")
+
+
+def _model_hint(req: HttpRequest, body: Any) -> str | None:
+    m = _GEMINI_PATH.match(req.path)
+    if m:
+        return m.group("model")
+    m2 = re.match(r"^/openai/deployments/([^/]+)/", req.path)
+    if m2:
+        return m2.group(1)
+    if isinstance(body, dict) and isinstance(body.get("model"), str):
+        return body["model"]
+    return None
+
+
+class StandinApp:
+    """The request handler the HTTP layer calls; owns options, faults and the record."""
+
+    def __init__(self, options: EchoOptions, recorder: Recorder, faults: FaultTable) -> None:
+        self.options = options
+        self.recorder = recorder
+        self.faults = faults
+        self.control = ControlApi(self)
+
+    async def __call__(self, req: HttpRequest) -> Reply:
+        conn = req.conn
+        if req.path.startswith("/_standin/") or req.path == "/_standin":
+            if conn.counted and conn.provider_requests == 0:
+                conn.counted = False
+                self.recorder.uncount_connection()
+            return self.control.handle(req)
+        conn.provider_requests += 1
+        if not conn.counted:
+            conn.counted = True
+            self.recorder.recount_connection()
+        self.recorder.add(
+            RecordedRequest(
+                seq=self.recorder.next_seq(),
+                connection_id=req.conn.id,
+                method=req.method,
+                path=req.path,
+                query=req.query,
+                headers=tuple(req.headers),
+                body=req.body,
+                time=req.received_at,
+                sni=req.conn.sni,
+                tls=req.conn.tls,
+                client=req.conn.client,
+            )
+        )
+        parsed: Any = None
+        parse_error: str | None = None
+        if req.body:
+            try:
+                parsed = json.loads(req.body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                parse_error = str(exc)
+
+        route, params = self._route(req)
+        family = route.family if route else guess_family(req)
+        fault = self.faults.take(req.path, _model_hint(req, parsed))
+        reply_mods: dict[str, Any] = {}
+        if fault is not None:
+            early = await self._apply_fault(fault, family, reply_mods)
+            if early is not None:
+                return early
+
+        reply = self._dispatch(req, route, params, family, parsed, parse_error, reply_mods)
+        if "first_byte_delay" in reply_mods:
+            reply.first_byte_delay = reply_mods["first_byte_delay"]
+        if "reset_after_chunks" in reply_mods:
+            if isinstance(reply, StreamingResponse):
+                reply.reset_after_chunks = reply_mods["reset_after_chunks"]
+            elif isinstance(reply, Response):
+                reply.reset_after_bytes = max(0, len(reply.body) // 2) if reply_mods["reset_after_chunks"] else 0
+        return reply
+
+    def _route(self, req: HttpRequest) -> tuple[Route | None, dict[str, str]]:
+        for route in ROUTES:
+            m = route.pattern.match(req.path)
+            if m and route.method == req.method:
+                return route, {k: v for k, v in m.groupdict().items() if v is not None}
+        return None, {}
+
+    async def _apply_fault(self, fault: Fault, family: Family, mods: dict[str, Any]) -> Reply | None:
+        if fault.kind is FaultKind.STATUS:
+            retry_after = fault.retry_after if fault.retry_after is not None else (1.0 if fault.status == 429 else None)
+            return error_response(family, fault.status, fault.message, retry_after=retry_after)
+        if fault.kind is FaultKind.RESET:
+            return ResetConnection()
+        if fault.kind is FaultKind.GARBAGE:
+            return GarbageBytes()
+        if fault.kind is FaultKind.HANG:
+            await asyncio.sleep(FOREVER if fault.delay is None else fault.delay)
+            return None
+        if fault.kind is FaultKind.SLOW_FIRST_BYTE:
+            mods["first_byte_delay"] = fault.delay or 0.0
+            return None
+        if fault.kind is FaultKind.RESET_MID_STREAM:
+            mods["reset_after_chunks"] = fault.after_chunks
+            return None
+        return None
+
+    def _dispatch(
+        self,
+        req: HttpRequest,
+        route: Route | None,
+        params: dict[str, str],
+        family: Family,
+        parsed: Any,
+        parse_error: str | None,
+        mods: dict[str, Any],
+    ) -> Reply:
+        if route is None:
+            return _not_found(family, req)
+        if self.options.require_api_key and not has_credentials(family, req):
+            status, message = _missing_key_message(family)
+            return error_response(family, status, message)
+        body: dict[str, Any] = {}
+        if route.json_body:
+            if parse_error is not None or not req.body:
+                return error_response(family, 400, _bad_json_message(family, parse_error))
+            if not isinstance(parsed, dict):
+                return error_response(family, 400, "The request body must be a JSON object.")
+            body = parsed
+        call = Call(
+            request=req,
+            body=body,
+            options=self.options,
+            family=family,
+            path_params=params,
+            reset_after_chunks=mods.get("reset_after_chunks"),
+        )
+        try:
+            return route.handler(call)
+        except Exception as exc:  # a stand-in bug must surface as a 500, not a dropped connection
+            return error_response(family, 500, f"stand-in internal error: {type(exc).__name__}")
+
+
+def _bad_json_message(family: Family, detail: str | None) -> str:
+    if family is Family.GEMINI:
+        return "Invalid JSON payload received."
+    if family is Family.ANTHROPIC:
+        return "There was an error parsing the body of your request as JSON."
+    return (
+        "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
+        "your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON."
+    )

@@ -1,0 +1,125 @@
+"""The stand-in's deterministic "model": echo the last user message back.
+
+Tests need to know exactly what the provider received and see it come back through the
+proxy (where pseudonyms must be restored), so the reply is a pure function of the
+request. Streaming splits it into fixed-size character chunks so placeholders such as
+``[EMAIL_1]`` straddle event boundaries, the case a naive restorer gets wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+ECHO_PREFIX = "echo: "
+TOOL_TRIGGER = "call tool"
+
+
+@dataclass
+class EchoOptions:
+    """Per-server knobs; changeable at run time (``POST /_standin/config``)."""
+
+    chunk_size: int = 8
+    chunk_delay: float = 0.0
+    require_api_key: bool = True
+    echo_prefix: str = ECHO_PREFIX
+    embedding_dimensions: int = 16
+
+
+def estimate_tokens(text: str) -> int:
+    """Roughly chars/4, at least 1: plausible and, above all, consistent across endpoints."""
+    return max(1, math.ceil(len(text) / 4))
+
+
+def chunk_text(text: str, size: int) -> list[str]:
+    """Split into pieces of ``size`` characters (at least one piece, possibly empty)."""
+    size = max(1, size)
+    if not text:
+        return [""]
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def wants_tool_call(last_user_text: str, has_tools: bool) -> bool:
+    """The deterministic rule for producing a tool call: tools offered and the user asks."""
+    return has_tools and TOOL_TRIGGER in last_user_text.lower()
+
+
+def tool_arguments(last_user_text: str) -> dict[str, Any]:
+    """Tool-call arguments echo the user text, so pseudonym restoration in arguments is testable."""
+    return {"echo": last_user_text}
+
+
+def tool_arguments_json(last_user_text: str) -> str:
+    return json.dumps(tool_arguments(last_user_text), ensure_ascii=False)
+
+
+def embedding_vector(text: str, dimensions: int) -> list[float]:
+    """A deterministic unit vector derived from the text (same text -> same vector)."""
+    dimensions = max(1, dimensions)
+    raw = b""
+    counter = 0
+    while len(raw) < dimensions * 4:
+        raw += hashlib.sha256(counter.to_bytes(4, "big") + text.encode("utf-8")).digest()
+        counter += 1
+    ints = struct.unpack(f"<{dimensions}i", raw[: dimensions * 4])
+    vec = [i / 2**31 for i in ints]
+    norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+    return [round(v / norm, 6) for v in vec]
+
+
+def floats_to_base64(values: list[float]) -> str:
+    """The OpenAI ``encoding_format: base64`` encoding: little-endian float32 array."""
+    import base64
+
+    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode("ascii")
+
+
+def sse(data: Any, event: str | None = None) -> bytes:
+    """One server-sent event; ``data`` is JSON-encoded unless already a string."""
+    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {payload}\n\n".encode()
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def text_of_content(content: Any, text_types: tuple[str, ...] = ("text", "input_text", "output_text")) -> str:
+    """Concatenate the text of a content field that is a string or a list of typed parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        out: list[str] = []
+        for part in content:
+            if isinstance(part, str):
+                out.append(part)
+            elif isinstance(part, dict):
+                if part.get("type") in text_types and isinstance(part.get("text"), str):
+                    out.append(part["text"])
+                elif part.get("type") == "tool_result":
+                    out.append(text_of_content(part.get("content", "")))
+        return "\n".join(out)
+    return ""
+
+
+def all_strings(obj: Any) -> str:
+    """Every string value in a JSON document, joined: the basis of prompt token estimates."""
+    out: list[str] = []
+
+    def walk(o: Any) -> None:
+        if isinstance(o, str):
+            out.append(o)
+        elif isinstance(o, dict):
+            for v in o.values():
+                walk(v)
+        elif isinstance(o, list):
+            for v in o:
+                walk(v)
+
+    walk(obj)
+    return " ".join(out)
