@@ -1,0 +1,186 @@
+"""Incremental SSE translation between API formats, with the text-transform seam.
+
+Per upstream chunk: parse complete SSE events → decode to neutral events → run text
+channels through their transforms → encode in the client's dialect. Nothing is held
+except an unfinished SSE line, text a transform holds back, and (for Gemini clients) a
+tool call's arguments, which Gemini can only express whole.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from govproxy.models import ProviderKind
+from govproxy.translate.events import BlockStart, BlockStop, Delta, End, Event, StreamError
+from govproxy.translate.ir import Usage
+from govproxy.translate.kinds import Family, family
+from govproxy.translate.sse import SSEEvent, SSEParser
+from govproxy.translate.stream_anthropic import AnthropicDecoder, AnthropicEncoder, AnthropicRewriter
+from govproxy.translate.stream_gemini import GeminiDecoder, GeminiEncoder, GeminiRewriter
+from govproxy.translate.stream_openai import OpenAIDecoder, OpenAIEncoder, OpenAIRewriter
+from govproxy.translate.transform import TextTransform, TransformFactory
+
+
+class _Decoder(Protocol):
+    usage: Usage | None
+
+    def decode(self, ev: SSEEvent) -> list[Event]: ...
+
+    def finish(self) -> list[Event]: ...
+
+
+class _Encoder(Protocol):
+    def encode(self, e: Event) -> bytes: ...
+
+
+class _Rewriter(Protocol):
+    usage: Usage | None
+
+    def rewrite(self, ev: SSEEvent) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+
+_DECODERS: dict[Family, type] = {
+    Family.OPENAI: OpenAIDecoder,
+    Family.ANTHROPIC: AnthropicDecoder,
+    Family.GEMINI: GeminiDecoder,
+}
+_REWRITERS: dict[Family, type] = {
+    Family.OPENAI: OpenAIRewriter,
+    Family.ANTHROPIC: AnthropicRewriter,
+    Family.GEMINI: GeminiRewriter,
+}
+
+
+def _encoder(fam: Family, model: str, include_usage: bool) -> _Encoder:
+    if fam is Family.OPENAI:
+        return OpenAIEncoder(model, include_usage)
+    if fam is Family.ANTHROPIC:
+        return AnthropicEncoder(model)
+    return GeminiEncoder(model)
+
+
+class _Channels:
+    """One transform per content block; flushed into a last delta before the block closes."""
+
+    __slots__ = ("factory", "open")
+
+    def __init__(self, factory: TransformFactory) -> None:
+        self.factory = factory
+        self.open: dict[int, TextTransform] = {}
+
+    def apply(self, events: list[Event]) -> list[Event]:
+        out: list[Event] = []
+        for e in events:
+            if isinstance(e, Delta):
+                t = self.open.get(e.index)
+                if t is None:
+                    t = self.open[e.index] = self.factory()
+                text = t.feed(e.text)
+                if text:
+                    out.append(Delta(e.index, text))
+                continue
+            if isinstance(e, BlockStart):
+                self.open[e.index] = self.factory()
+            elif isinstance(e, BlockStop):
+                t = self.open.pop(e.index, None)
+                rest = t.flush() if t is not None else ""
+                if rest:
+                    out.append(Delta(e.index, rest))
+            elif isinstance(e, (End, StreamError)):
+                for index in list(self.open):
+                    rest = self.open.pop(index).flush()
+                    if rest:
+                        out.append(Delta(index, rest))
+            out.append(e)
+        return out
+
+
+class StreamTranslator:
+    """Translate an upstream SSE response body into the client's SSE dialect, chunk by chunk.
+
+    ``upstream`` is the format the target provider streams, ``client`` the format the app
+    called. With the same family on both sides nothing is translated: without a transform
+    the bytes pass through untouched (parsed only to read usage); with one, only text
+    deltas are rewritten. ``include_usage`` (OpenAI clients only) adds the final usage
+    chunk — pass ``wants_stream_usage(request_body)`` so clients that did not ask for it
+    do not get a chunk with empty ``choices``.
+
+    Feed it only a successful (2xx) ``text/event-stream`` body; error responses go
+    through :func:`translate_error`.
+    """
+
+    def __init__(
+        self,
+        upstream: ProviderKind,
+        client: ProviderKind,
+        *,
+        requested_model: str,
+        text_transform_factory: TransformFactory | None = None,
+        include_usage: bool = False,
+    ) -> None:
+        self._parser = SSEParser()
+        up, down = family(upstream), family(client)
+        self.passthrough = up is down
+        self._raw = self.passthrough and text_transform_factory is None
+        self._rewriter: _Rewriter | None = None
+        self._decoder: _Decoder | None = None
+        self._channels: _Channels | None = None
+        if self.passthrough:
+            self._rewriter = _REWRITERS[up](text_transform_factory)
+        else:
+            self._decoder = _DECODERS[up]()
+            self._encoder = _encoder(down, requested_model, include_usage)
+            if text_transform_factory is not None:
+                self._channels = _Channels(text_transform_factory)
+        self._finished = False
+
+    @property
+    def usage(self) -> Usage | None:
+        """The latest usage the upstream reported (final once the stream ended), or None."""
+        source: Any = self._rewriter if self._rewriter is not None else self._decoder
+        return source.usage
+
+    def feed(self, chunk: bytes) -> bytes:
+        events = self._parser.feed(chunk)
+        if self._rewriter is not None:
+            if self._raw:
+                for ev in events:
+                    self._rewriter.rewrite(ev)
+                return chunk
+            return b"".join([self._rewriter.rewrite(ev) for ev in events])
+        return self._translate(events, final=False)
+
+    def finish(self) -> bytes:
+        """End of the upstream body: flush held text and close the client's stream properly."""
+        if self._finished:
+            return b""
+        self._finished = True
+        events = self._parser.finish()
+        if self._rewriter is not None:
+            if self._raw:
+                for ev in events:
+                    self._rewriter.rewrite(ev)
+                return b""
+            return b"".join([self._rewriter.rewrite(ev) for ev in events]) + self._rewriter.finish()
+        return self._translate(events, final=True)
+
+    def _translate(self, events: list[SSEEvent], final: bool) -> bytes:
+        decoder = self._decoder
+        assert decoder is not None
+        neutral: list[Event] = []
+        for ev in events:
+            neutral.extend(decoder.decode(ev))
+        if final:
+            neutral.extend(decoder.finish())
+        if self._channels is not None:
+            neutral = self._channels.apply(neutral)
+        encode = self._encoder.encode
+        return b"".join([encode(e) for e in neutral])
+
+
+def wants_stream_usage(request_body: dict[str, Any]) -> bool:
+    """Did an OpenAI-format caller ask for the final usage chunk (``stream_options.include_usage``)?"""
+    opts = request_body.get("stream_options")
+    return bool(isinstance(opts, dict) and opts.get("include_usage"))
