@@ -1,0 +1,582 @@
+"""The append-only audit log: one writer thread, grouped commits, periodic signed checkpoints.
+
+Why a thread: the proxy is a single asyncio loop, and a durable SQLite commit is a disk
+wait. Callers canonicalise their payload (cheap, and errors surface at the call site),
+hand it to a queue and await a future; the writer drains everything queued into one
+transaction, so N concurrent requests cost one commit, then resolves the futures. A
+record's future resolves only after its transaction committed: "append returned" means
+"the record is in the store" (against process crash with ``synchronous: normal``,
+against power loss with ``full``).
+
+Checkpoints are signed by the same thread after a commit, never before, so no signature
+can cover a record the store does not have. Before each signature the writer proves, with
+an RFC 6962 consistency proof, that the tree extends the last signed checkpoint; if the
+store was rolled back it refuses to sign and logs at CRITICAL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from govproxy.audit.canonical import canonical, check_payload, parse_canonical
+from govproxy.audit.checkpoint_files import read_checkpoint_files, write_checkpoint_file
+from govproxy.audit.config import AuditConfig, ContentMode, Synchronous
+from govproxy.audit.content import ALGORITHM, ContentKeyStore, blob_digest
+from govproxy.audit.errors import AuditClosed, NoteError, ProofError, RecordRejected, StoreError
+from govproxy.audit.keys import ensure_signing_key, known_verifiers, load_signer
+from govproxy.audit.merkle import MerkleTree, leaf_hash, verify_consistency
+from govproxy.audit.note import Checkpoint, Signer, VerifierKey, parse_signed_checkpoint, sign_checkpoint
+from govproxy.audit.store import StoreReader, WriterLock, connect
+
+log = logging.getLogger("govproxy.audit")
+
+RECORD_VERSION = 1
+ZERO_HASH = "0" * 64
+PUBLIC_KINDS = frozenset({"decision", "outcome"})
+KEY_ROTATION = "key_rotation"
+
+RecordKind = Literal["decision", "outcome"]
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    """Where a durable record sits: its sequence number (= Merkle leaf index) and hash."""
+
+    seq: int
+    hash: str  # hex of SHA256(0x00 ‖ bytes)
+
+
+@dataclass(frozen=True)
+class SignedState:
+    size: int
+    root: bytes
+    note: str
+
+
+def rfc3339_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class _Pending:
+    kind: str
+    payload: bytes
+    tenant: str | None
+    request_id: str | None
+    redacted: bytes | None
+    original: dict[str, str] | None
+    future: concurrent.futures.Future[RecordRef]
+
+
+@dataclass
+class _Control:
+    action: str  # "checkpoint" | "rotate" | "close"
+    future: concurrent.futures.Future[Any]
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+def _text_parts(value: Mapping[str, str] | None, name: str) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise RecordRejected(f"{name}: content must map part names to strings")
+    return dict(value)
+
+
+class AuditLog:
+    """Open once per process (``AuditLog.open(config)``), append from anywhere, ``close()`` at exit."""
+
+    def __init__(self, config: AuditConfig, signer: Signer) -> None:
+        self.config = config
+        self.origin = config.origin
+        self._signer = signer
+        self._lock = WriterLock(config.path)
+        self._lock.acquire()
+        try:
+            self._conn = connect(config.path, config.synchronous.value)
+            self._load_state()
+        except BaseException:
+            self._lock.release()
+            raise
+        self._keys = (
+            ContentKeyStore(config.resolved_content_keys) if config.content is ContentMode.ENCRYPTED else None
+        )
+        self._queue: queue.SimpleQueue[_Pending | _Control] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="govproxy-audit-writer", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, config: AuditConfig, *, generate_key: bool = False) -> AuditLog:
+        """Open the store for writing. ``generate_key=True`` (``govproxy run``) creates a missing key."""
+        if generate_key:
+            signer, _ = ensure_signing_key(config.signing_key, config.origin.replace("/", "."))
+        else:
+            signer = load_signer(config.signing_key)
+        return cls(config, signer)
+
+    def _load_state(self) -> None:
+        reader = StoreReader(self._conn)
+        meta = reader.meta()
+        want = {"schema": "1", "deployment": self.config.deployment, "instance": self.config.instance}
+        if not meta:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany("INSERT INTO meta VALUES (?,?)", sorted(want.items()))
+            self._conn.execute("COMMIT")
+        elif any(meta.get(k) != v for k, v in want.items()):
+            raise StoreError(
+                f"{self.config.path}: store belongs to origin "
+                f"{meta.get('deployment')}/{meta.get('instance')}, not {self.origin}; one store per instance"
+            )
+        self._tree = MerkleTree(reader.iter_hashes())
+        last = reader.last_record()
+        self._prev = ZERO_HASH
+        self._epoch = 1
+        if last is not None:
+            if last.seq != self._tree.size - 1 or leaf_hash(last.body) != last.hash:
+                raise StoreError(
+                    f"{self.config.path}: store is damaged (last record does not match); run 'govproxy audit verify'"
+                )
+            self._prev = last.hash.hex()
+            try:
+                self._epoch = int(json.loads(last.body)["origin"]["epoch"]) + 1
+            except (ValueError, KeyError, TypeError):
+                raise StoreError(f"{self.config.path}: last record is unreadable; run 'govproxy audit verify'") from None
+        self._origin_bytes = canonical(
+            {"deployment": self.config.deployment, "epoch": self._epoch, "instance": self.config.instance}
+        )
+        self._rollback: str | None = None
+        self._last_signed: SignedState | None = None
+        self._check_signed_history(reader)
+        self._pending_since: float | None = None
+        self._last_alarm = 0.0
+        if self._last_signed is None or self._last_signed.size < self._tree.size:
+            self._pending_since = time.monotonic()
+
+    def _check_signed_history(self, reader: StoreReader) -> None:
+        """Compare every checkpoint we ever signed (DB and files) with the stored tree."""
+        verifiers = {(k.name, k.hash): k for k in [self._signer.verifier, *known_verifiers(self.config.signing_key)]}
+        notes = [c.note for c in reader.checkpoints()]
+        notes += [text for _, text in read_checkpoint_files(self.config.resolved_checkpoint_dir, self.origin)]
+        for text in notes:
+            try:
+                note = parse_signed_checkpoint(text)
+            except NoteError:
+                continue
+            cp = note.checkpoint
+            if cp.origin != self.origin:
+                continue
+            if not any(
+                (k := verifiers.get((s.name, s.hash))) is not None and k.verify(note.message, s.signature)
+                for s in note.signatures
+            ):
+                continue
+            if cp.size > self._tree.size:
+                self._alarm(
+                    f"store holds {self._tree.size} records but a checkpoint we signed covers {cp.size}: "
+                    "the store was rolled back or truncated"
+                )
+            elif self._tree.root(cp.size) != cp.root:
+                self._alarm(f"the stored tree at size {cp.size} differs from the checkpoint we signed: fork or rewrite")
+            if self._last_signed is None or cp.size > self._last_signed.size:
+                self._last_signed = SignedState(cp.size, cp.root, text)
+
+    def _alarm(self, reason: str) -> None:
+        self._rollback = self._rollback or reason
+        log.critical("AUDIT ROLLBACK DETECTED in %s: %s. Refusing to sign checkpoints.", self.config.path, reason)
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def content_mode(self) -> ContentMode:
+        return self.config.content
+
+    @property
+    def size(self) -> int:
+        """Records durably stored so far (read from the writer's state; approximate while appending)."""
+        return self._tree.size
+
+    @property
+    def rollback_detected(self) -> str | None:
+        """Why signing is refused, or None when the store extends everything we signed."""
+        return self._rollback
+
+    @property
+    def verifier(self) -> VerifierKey:
+        return self._signer.verifier
+
+    @property
+    def last_signed(self) -> SignedState | None:
+        return self._last_signed
+
+    def submit(
+        self,
+        kind: RecordKind,
+        payload: Mapping[str, Any],
+        *,
+        redacted: Mapping[str, str] | None = None,
+        original: Mapping[str, str] | None = None,
+    ) -> concurrent.futures.Future[RecordRef]:
+        """Queue a record; the future resolves once it is durable. Raises RecordRejected at once."""
+        if kind not in PUBLIC_KINDS:
+            raise RecordRejected(f"kind must be one of {sorted(PUBLIC_KINDS)}")
+        return self._submit(kind, payload, redacted=redacted, original=original)
+
+    def _submit(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        redacted: Mapping[str, str] | None = None,
+        original: Mapping[str, str] | None = None,
+    ) -> concurrent.futures.Future[RecordRef]:
+        if self._closed:
+            raise AuditClosed("audit log is closed")
+        if not isinstance(payload, Mapping):
+            raise RecordRejected("payload must be an object")
+        check_payload(payload)
+        body = canonical(dict(payload))
+        tenant = payload.get("tenant")
+        request_id = payload.get("request_id")
+        mode = self.config.content
+        red_bytes = None
+        orig = None
+        if mode is ContentMode.REDACTED:
+            parts = _text_parts(redacted, "redacted")
+            if parts is not None:
+                red_bytes = canonical({"mode": "redacted", "parts": parts})
+        elif mode is ContentMode.ENCRYPTED:
+            orig = _text_parts(original, "original")
+        fut: concurrent.futures.Future[RecordRef] = concurrent.futures.Future()
+        self._queue.put(
+            _Pending(
+                kind,
+                body,
+                tenant if isinstance(tenant, str) else None,
+                str(request_id) if isinstance(request_id, str | int) else None,
+                red_bytes,
+                orig,
+                fut,
+            )
+        )
+        return fut
+
+    async def append(
+        self,
+        kind: RecordKind,
+        payload: Mapping[str, Any],
+        *,
+        redacted: Mapping[str, str] | None = None,
+        original: Mapping[str, str] | None = None,
+    ) -> RecordRef:
+        """Append and wait (without blocking the event loop) until the record is durable."""
+        return await asyncio.wrap_future(self.submit(kind, payload, redacted=redacted, original=original))
+
+    def append_sync(
+        self,
+        kind: RecordKind,
+        payload: Mapping[str, Any],
+        *,
+        redacted: Mapping[str, str] | None = None,
+        original: Mapping[str, str] | None = None,
+        timeout: float | None = 30.0,
+    ) -> RecordRef:
+        """Blocking variant for the CLI and tests (never call it on the event loop)."""
+        return self.submit(kind, payload, redacted=redacted, original=original).result(timeout)
+
+    def checkpoint_now(self, timeout: float | None = 30.0) -> SignedState | None:
+        """Sign a checkpoint over everything appended so far (None if refused or nothing new)."""
+        return self._control("checkpoint").result(timeout)
+
+    def rotate(self, new_signer: Signer, timeout: float | None = 30.0) -> SignedState | None:
+        """Record a key rotation and sign a checkpoint with both the old and the new key."""
+        return self._control("rotate", signer=new_signer).result(timeout)
+
+    def shred_tenant(self, tenant: str) -> int:
+        """Crypto-shred ``tenant``'s encrypted content by deleting its data keys."""
+        if self._keys is None:
+            raise StoreError("content is not encrypted in this store; nothing to shred")
+        return self._keys.shred(tenant)
+
+    def close(self, timeout: float | None = 60.0) -> None:
+        """Flush, sign a final checkpoint, release the store. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._thread.is_alive():
+                fut = concurrent.futures.Future()
+                self._queue.put(_Control("close", fut))
+                fut.result(timeout)
+                self._thread.join(timeout)
+        finally:
+            if self._keys is not None:
+                self._keys.close()
+            self._lock.release()
+            atexit.unregister(self.close)
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _control(self, action: str, **args: Any) -> concurrent.futures.Future[Any]:
+        if self._closed or not self._thread.is_alive():
+            raise AuditClosed("audit log is closed")
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._queue.put(_Control(action, fut, args))
+        return fut
+
+    # ------------------------------------------------------------------ writer thread
+
+    def _run(self) -> None:
+        closing: _Control | None = None
+        try:
+            while closing is None:
+                timeout = self._time_to_checkpoint()
+                try:
+                    first = self._queue.get(timeout=timeout) if timeout is None or timeout > 0 else None
+                except queue.Empty:
+                    first = None
+                batch: list[_Pending] = []
+                controls: list[_Control] = []
+                item = first
+                while item is not None:
+                    if isinstance(item, _Control):
+                        controls.append(item)
+                        if item.action == "close":
+                            closing = item
+                    elif item.future.set_running_or_notify_cancel():
+                        batch.append(item)
+                    if len(batch) >= self.config.max_batch:
+                        break
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        item = None
+                if batch:
+                    self._commit(batch)
+                for ctl in controls:
+                    if ctl.action != "close":
+                        self._run_control(ctl)
+                if self._checkpoint_due():
+                    self._sign()
+            # drain anything queued before close() flipped the flag
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(item, _Pending) and item.future.set_running_or_notify_cancel():
+                    self._commit([item])
+                elif isinstance(item, _Control) and item is not closing:
+                    item.future.set_exception(AuditClosed("audit log is closing"))
+            if self._last_signed is None or self._last_signed.size < self._tree.size:
+                self._sign()
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._conn.close()
+            closing.future.set_result(None)
+        except BaseException as exc:  # the writer must never die silently
+            log.critical("audit writer stopped: %s", type(exc).__name__, exc_info=True)
+            self._closed = True
+            self._fail_queued(exc)
+            if closing is not None and not closing.future.done():
+                closing.future.set_exception(exc)
+
+    def _fail_queued(self, exc: BaseException) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if not item.future.done():
+                item.future.set_exception(AuditClosed(f"audit writer stopped ({type(exc).__name__})"))
+
+    def _time_to_checkpoint(self) -> float | None:
+        if self._pending_since is None:
+            return None
+        return max(0.0, self._pending_since + self.config.checkpoint_every_seconds - time.monotonic())
+
+    def _checkpoint_due(self) -> bool:
+        signed = self._last_signed.size if self._last_signed else 0
+        pending = self._tree.size - signed
+        if pending <= 0:
+            return False
+        if pending >= self.config.checkpoint_every_records:
+            return True
+        return self._pending_since is not None and time.monotonic() - self._pending_since >= self.config.checkpoint_every_seconds
+
+    def _build(self, item: _Pending, seq: int, prev: str) -> tuple[bytes, str, tuple[Any, ...] | None]:
+        content = item.redacted
+        content_row = None
+        if item.original is not None and self._keys is not None:
+            tenant = item.tenant or "_default"
+            key_id, blob = self._keys.encrypt(tenant, item.original)
+            content = canonical({"alg": ALGORITHM, "key": key_id, "mode": "encrypted", "sha256": blob_digest(blob)})
+            content_row = (seq, tenant, key_id, blob)
+        ts = rfc3339_now()
+        body = b"".join(
+            [
+                b"{",
+                (b'"content":' + content + b",") if content is not None else b"",
+                b'"kind":',
+                canonical(item.kind),
+                b',"origin":',
+                self._origin_bytes,
+                b',"payload":',
+                item.payload,
+                b',"prev":"',
+                prev.encode(),
+                b'","seq":',
+                str(seq).encode(),
+                b',"ts":"',
+                ts.encode(),
+                b'","v":',
+                str(RECORD_VERSION).encode(),
+                b"}",
+            ]
+        )
+        return body, ts, content_row
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        start_size, start_prev = self._tree.size, self._prev
+        rows, contents, refs = [], [], []
+        try:
+            seq, prev = start_size, start_prev
+            for item in batch:
+                body, ts, content_row = self._build(item, seq, prev)
+                h = leaf_hash(body)
+                rows.append((seq, h, body, item.kind, ts, item.tenant, item.request_id))
+                if content_row:
+                    contents.append(content_row)
+                refs.append(RecordRef(seq, h.hex()))
+                self._tree.append(h)
+                prev = h.hex()
+                seq += 1
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(
+                    "INSERT INTO records (seq, hash, body, kind, ts, tenant, request_id) VALUES (?,?,?,?,?,?,?)", rows
+                )
+                if contents:
+                    self._conn.executemany("INSERT INTO contents (seq, tenant, key_id, blob) VALUES (?,?,?,?)", contents)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        except Exception as exc:
+            self._tree.truncate_to(start_size)
+            self._prev = start_prev
+            log.error("audit: grouped commit of %d records failed: %s", len(batch), type(exc).__name__)
+            for item in batch:
+                item.future.set_exception(StoreError(f"audit record not stored ({type(exc).__name__})"))
+            return
+        self._prev = prev
+        if self._pending_since is None:
+            self._pending_since = time.monotonic()
+        for item, ref in zip(batch, refs, strict=True):
+            item.future.set_result(ref)
+
+    def _run_control(self, ctl: _Control) -> None:
+        try:
+            if ctl.action == "checkpoint":
+                ctl.future.set_result(self._sign(force=True))
+            elif ctl.action == "rotate":
+                new: Signer = ctl.args["signer"]
+                old = self._signer
+                item = _Pending(
+                    KEY_ROTATION,
+                    canonical({"new_key": new.verifier.encode(), "old_key": old.verifier.encode()}),
+                    None,
+                    None,
+                    None,
+                    None,
+                    concurrent.futures.Future(),
+                )
+                item.future.set_running_or_notify_cancel()
+                self._commit([item])
+                item.future.result(0)
+                state = self._sign(force=True, extra=[new])
+                if state is None:
+                    raise StoreError("rotation checkpoint refused (see CRITICAL log)")
+                self._signer = new
+                ctl.future.set_result(state)
+            else:
+                raise ValueError(ctl.action)
+        except Exception as exc:
+            ctl.future.set_exception(exc)
+
+    def _fsync_store(self) -> None:
+        """Make every committed frame durable before a signature vouches for it."""
+        if self.config.synchronous is Synchronous.FULL:
+            return
+        for suffix in ("-wal", ""):
+            path = Path(str(self.config.path) + suffix)
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def _sign(self, force: bool = False, extra: list[Signer] | None = None) -> SignedState | None:
+        size = self._tree.size
+        last = self._last_signed
+        if size == 0 or (not force and last is not None and last.size == size):
+            return last if size else None
+        if last is not None and last.size == size and not extra:
+            return last
+        if self._rollback:
+            now = time.monotonic()
+            if now - self._last_alarm > 10:
+                self._last_alarm = now
+                log.critical("AUDIT: refusing to sign a checkpoint for %s: %s", self.config.path, self._rollback)
+            return None
+        root = self._tree.root()
+        if last is not None:
+            try:
+                if last.size > size:
+                    raise ProofError("tree is smaller than the last signed checkpoint")
+                proof = self._tree.consistency_proof(last.size, size)
+                verify_consistency(last.size, size, proof, last.root, root)
+            except ProofError as exc:
+                self._alarm(f"new tree does not extend the last signed checkpoint ({exc})")
+                return None
+        self._fsync_store()
+        note = sign_checkpoint(Checkpoint(self.origin, size, root), [self._signer, *(extra or [])])
+        write_checkpoint_file(self.config.resolved_checkpoint_dir, self.origin, size, note)
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.execute(
+            "INSERT INTO checkpoints (size, root, note, created) VALUES (?,?,?,?)", (size, root, note, rfc3339_now())
+        )
+        self._conn.execute("COMMIT")
+        self._last_signed = SignedState(size, root, note)
+        self._pending_since = None
+        return self._last_signed
+
+
+def decode_record(body: bytes) -> dict[str, Any]:
+    """Parse stored bytes, insisting they are canonical (for show/tail/export)."""
+    value = parse_canonical(body)
+    if not isinstance(value, dict):
+        raise ValueError("record is not an object")
+    return value
