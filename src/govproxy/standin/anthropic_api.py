@@ -179,11 +179,16 @@ def count_tokens(call: Call) -> Reply:
     return Response(200, _headers(), dumps({"input_tokens": _input_tokens(call.body)}))
 
 
+def _model_info(name: str) -> dict[str, Any]:
+    return {"type": "model", "id": name, "display_name": name.replace("-", " ").title(), "created_at": "2025-01-01T00:00:00Z"}
+
+
+def retrieve_model(call: Call) -> Reply:
+    return Response(200, _headers(), dumps(_model_info(call.path_params.get("model", ""))))
+
+
 def list_models(call: Call) -> Reply:
-    data = [
-        {"type": "model", "id": m, "display_name": m.replace("-", " ").title(), "created_at": "2025-01-01T00:00:00Z"}
-        for m in MODELS
-    ]
+    data = [_model_info(m) for m in MODELS]
     out = {"data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[-1]["id"]}
     return Response(200, _headers(), dumps(out))
 

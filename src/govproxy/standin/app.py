@@ -60,8 +60,8 @@ ROUTES: tuple[Route, ...] = (
     _r("POST", r"^/(?:v1|v1beta)/models/(?P<model>[^/:]+):embedContent$", G, gemini_api.embed_content),
     _r("POST", r"^/(?:v1|v1beta)/models/(?P<model>[^/:]+):batchEmbedContents$", G, gemini_api.batch_embed_contents),
     _r("POST", r"^/(?:v1|v1beta)/models/(?P<model>[^/:]+):countTokens$", G, gemini_api.count_tokens),
-    _r("GET", r"^/(?:v1|v1beta)/models$", G, gemini_api.list_models, json_body=False),
-    _r("GET", r"^/(?:v1|v1beta)/models/(?P<model>[^/:]+)$", G, gemini_api.get_model, json_body=False),
+    _r("GET", r"^/v1beta/models$", G, gemini_api.list_models, json_body=False),
+    _r("GET", r"^/v1beta/models/(?P<model>[^/:]+)$", G, gemini_api.get_model, json_body=False),
     _r("POST", r"^/openai/deployments/(?P<deployment>[^/]+)/chat/completions$", O, openai_api.chat_completions),
     _r("POST", r"^/openai/deployments/(?P<deployment>[^/]+)/completions$", O, openai_api.completions),
     _r("POST", r"^/openai/deployments/(?P<deployment>[^/]+)/embeddings$", O, openai_api.embeddings),
@@ -69,9 +69,17 @@ ROUTES: tuple[Route, ...] = (
     _r("POST", r"^(?:/[\w.-]+)*/completions$", O, openai_api.completions),
     _r("POST", r"^(?:/[\w.-]+)*/responses$", O, openai_api.responses),
     _r("POST", r"^(?:/[\w.-]+)*/embeddings$", O, openai_api.embeddings),
+    # /v1/models is shared by OpenAI, Anthropic and Gemini v1: the family is chosen from the headers.
     _r("GET", r"^(?:/[\w.-]+)*/models$", O, openai_api.list_models, json_body=False),
     _r("GET", r"^(?:/[\w.-]+)*/models/(?P<model>[^/]+)$", O, openai_api.retrieve_model, json_body=False),
 )
+
+_BY_HEADERS: dict[tuple[Family, EndpointFn], EndpointFn] = {
+    (Family.ANTHROPIC, openai_api.list_models): anthropic_api.list_models,
+    (Family.ANTHROPIC, openai_api.retrieve_model): anthropic_api.retrieve_model,
+    (Family.GEMINI, openai_api.list_models): gemini_api.list_models,
+    (Family.GEMINI, openai_api.retrieve_model): gemini_api.get_model,
+}
 
 _GEMINI_PATH = re.compile(r"^/(?:v1|v1beta)/(?:models|tunedModels)/(?P<model>[^/:]+)(?::|$)")
 
@@ -88,14 +96,36 @@ def guess_family(req: HttpRequest) -> Family:
     return Family.OPENAI
 
 
-def has_credentials(family: Family, req: HttpRequest) -> bool:
-    bearer = (req.header("authorization") or "").strip()
-    has_bearer = bearer.lower().startswith("bearer ") and bool(bearer[7:].strip())
+def presented_key(family: Family, req: HttpRequest) -> str | None:
+    """The API key the request carries in its family's usual places, or None."""
+    auth = (req.header("authorization") or "").strip()
+    bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
     if family is Family.ANTHROPIC:
-        return bool(req.header("x-api-key")) or has_bearer
+        candidates = [req.header("x-api-key"), bearer]
+    elif family is Family.GEMINI:
+        candidates = [req.header("x-goog-api-key"), req.query_param("key"), bearer]
+    else:
+        candidates = [bearer, req.header("api-key")]  # api-key: Azure OpenAI
+    for c in candidates:
+        if c:
+            return c.strip()
+    return None
+
+
+def _masked(key: str) -> str:
+    return key[:3] + "*" * 4 + key[-2:] if len(key) > 8 else "****"
+
+
+def _invalid_key_error(family: Family, key: str) -> Response:
+    if family is Family.ANTHROPIC:
+        return error_response(family, 401, "invalid x-api-key")
     if family is Family.GEMINI:
-        return bool(req.header("x-goog-api-key")) or bool(req.query_param("key")) or has_bearer
-    return has_bearer or bool(req.header("api-key"))  # api-key: Azure OpenAI
+        return error_response(family, 400, "API key not valid. Please pass a valid API key.")
+    return error_response(
+        family,
+        401,
+        f"Incorrect API key provided: {_masked(key)}. You can find your API key at https://platform.openai.com/account/api-keys.",
+    )
 
 
 def _missing_key_message(family: Family) -> tuple[int, str]:
@@ -200,7 +230,12 @@ class StandinApp:
         for route in ROUTES:
             m = route.pattern.match(req.path)
             if m and route.method == req.method:
-                return route, {k: v for k, v in m.groupdict().items() if v is not None}
+                params = {k: v for k, v in m.groupdict().items() if v is not None}
+                family = guess_family(req)
+                alt = _BY_HEADERS.get((family, route.handler))
+                if alt is not None:
+                    route = Route(route.method, route.pattern, family, alt, route.json_body)
+                return route, params
         return None, {}
 
     async def _apply_fault(self, fault: Fault, family: Family, mods: dict[str, Any]) -> Reply | None:
@@ -234,9 +269,14 @@ class StandinApp:
     ) -> Reply:
         if route is None:
             return _not_found(family, req)
-        if self.options.require_api_key and not has_credentials(family, req):
-            status, message = _missing_key_message(family)
-            return error_response(family, status, message)
+        if self.options.require_api_key:
+            key = presented_key(family, req)
+            if key is None:
+                status, message = _missing_key_message(family)
+                return error_response(family, status, message)
+            accepted = self.options.accepted_keys
+            if accepted is not None and key not in accepted:
+                return _invalid_key_error(family, key)
         body: dict[str, Any] = {}
         if route.json_body:
             if parse_error is not None or not req.body:

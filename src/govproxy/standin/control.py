@@ -43,6 +43,7 @@ class OptionsUpdate(BaseModel):
     require_api_key: bool | None = None
     echo_prefix: str | None = None
     embedding_dimensions: int | None = Field(default=None, ge=1, le=4096)
+    accepted_keys: list[str] | None = Field(default=None, description="only these keys are valid; [] clears")
 
 
 def _json(status: int, obj: Any) -> Response:
@@ -105,6 +106,8 @@ class ControlApi:
                     update = OptionsUpdate.model_validate(body)
                     for key, value in update.model_dump(exclude_none=True).items():
                         setattr(app.options, key, value)
+                    if update.accepted_keys == []:
+                        app.options.accepted_keys = None
                     return _json(200, dataclasses.asdict(app.options))
             if req.method == "DELETE" and path.startswith("/_standin/faults/"):
                 try:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 ECHO_PREFIX = "echo: "
@@ -28,6 +28,7 @@ class EchoOptions:
     require_api_key: bool = True
     echo_prefix: str = ECHO_PREFIX
     embedding_dimensions: int = 16
+    accepted_keys: list[str] | None = field(default=None)  # None: any non-empty key is valid
 
 
 def estimate_tokens(text: str) -> int:
@@ -107,16 +108,25 @@ def text_of_content(content: Any, text_types: tuple[str, ...] = ("text", "input_
     return ""
 
 
+_STRUCTURAL_KEYS = frozenset(
+    {"role", "type", "id", "tool_use_id", "tool_call_id", "call_id", "cache_control", "mimeType", "mime_type"}
+)
+
+
 def all_strings(obj: Any) -> str:
-    """Every string value in a JSON document, joined: the basis of prompt token estimates."""
+    """Every string the model would read in a JSON document (not roles, types or ids), joined.
+
+    The basis of prompt token estimates, so the same prompt costs the same on every endpoint.
+    """
     out: list[str] = []
 
     def walk(o: Any) -> None:
         if isinstance(o, str):
             out.append(o)
         elif isinstance(o, dict):
-            for v in o.values():
-                walk(v)
+            for k, v in o.items():
+                if k not in _STRUCTURAL_KEYS:
+                    walk(v)
         elif isinstance(o, list):
             for v in o:
                 walk(v)

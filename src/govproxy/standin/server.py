@@ -196,8 +196,13 @@ class StandinServer:
         require_api_key: bool | None = None,
         echo_prefix: str | None = None,
         embedding_dimensions: int | None = None,
+        accepted_keys: list[str] | None | bool = False,
     ) -> None:
-        """Change response knobs at run time (takes effect for the next request)."""
+        """Change response knobs at run time (takes effect for the next request).
+
+        ``accepted_keys``: a list makes only those API keys valid (others get the provider's
+        invalid-key error); None accepts any non-empty key again; False (default) leaves it.
+        """
         if chunk_size is not None:
             if chunk_size < 1:
                 raise ValueError("chunk_size must be >= 1")
@@ -212,6 +217,8 @@ class StandinServer:
             self.options.echo_prefix = echo_prefix
         if embedding_dimensions is not None:
             self.options.embedding_dimensions = embedding_dimensions
+        if accepted_keys is not False:
+            self.options.accepted_keys = list(accepted_keys) if isinstance(accepted_keys, list) else None
 
 
 @contextmanager
