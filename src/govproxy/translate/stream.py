@@ -8,6 +8,7 @@ tool call's arguments, which Gemini can only express whole.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Protocol
 
 from govproxy.models import ProviderKind
@@ -157,7 +158,9 @@ class StreamTranslator:
         if self._finished:
             return b""
         self._finished = True
-        events = self._parser.finish()
+        # An event left without its blank line means the upstream connection was cut:
+        # deliver it if it is whole, drop it if it was truncated mid-JSON.
+        events = [ev for ev in self._parser.finish() if _is_whole(ev)]
         if self._rewriter is not None:
             if self._raw:
                 for ev in events:
@@ -184,3 +187,13 @@ def wants_stream_usage(request_body: dict[str, Any]) -> bool:
     """Did an OpenAI-format caller ask for the final usage chunk (``stream_options.include_usage``)?"""
     opts = request_body.get("stream_options")
     return bool(isinstance(opts, dict) and opts.get("include_usage"))
+
+
+def _is_whole(ev: SSEEvent) -> bool:
+    if ev.data is None or ev.data.strip() == "[DONE]":
+        return True
+    try:
+        json.loads(ev.data)
+    except ValueError:
+        return False
+    return True
