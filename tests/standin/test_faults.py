@@ -1,0 +1,176 @@
+"""Fault injection behaves as specified, set from Python and over the HTTP control API."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import httpx
+import openai
+import pytest
+from pydantic import ValidationError
+
+from govproxy.standin import StandinClient, StandinServer
+
+from .clients import openai_client, raw_client
+
+AUTH = {"authorization": "Bearer k"}
+
+
+def chat_body(text: str = "hello world, this is a longer reply", stream: bool = False, model: str = "gpt-4o") -> dict:
+    return {"model": model, "messages": [{"role": "user", "content": text}], "stream": stream}
+
+
+def test_status_fault_for_next_k_requests_only(server: StandinServer) -> None:
+    server.set_fault("status", status=503, times=2)
+    with raw_client(server) as c:
+        codes = [c.post("/v1/chat/completions", headers=AUTH, json=chat_body()).status_code for _ in range(3)]
+    assert codes == [503, 503, 200]
+    assert len(server.requests) == 3  # failed requests are recorded too
+
+
+def test_fault_matches_path_prefix_and_model(server: StandinServer) -> None:
+    server.set_fault("status", status=500, path_prefix="/v1/embeddings")
+    server.set_fault("status", status=429, model="gpt-4.1")
+    with raw_client(server) as c:
+        emb = c.post("/v1/embeddings", headers=AUTH, json={"model": "m", "input": "x"})
+        other = c.post("/v1/chat/completions", headers=AUTH, json=chat_body(model="gpt-4o"))
+        matched = c.post("/v1/chat/completions", headers=AUTH, json=chat_body(model="gpt-4.1"))
+    assert (emb.status_code, other.status_code, matched.status_code) == (500, 200, 429)
+
+
+def test_clear_fault_by_id(server: StandinServer) -> None:
+    fid = server.set_fault("status", status=500)
+    server.clear_fault(fid)
+    with raw_client(server) as c:
+        assert c.post("/v1/chat/completions", headers=AUTH, json=chat_body()).status_code == 200
+
+
+def test_hang_forever_times_out_the_client_without_blocking_others(server: StandinServer) -> None:
+    server.set_fault("hang", model="slow-model")
+    with raw_client(server, timeout=0.5) as c:
+        with pytest.raises(httpx.ReadTimeout):
+            c.post("/v1/chat/completions", headers=AUTH, json=chat_body(model="slow-model"))
+    # meanwhile the server answers everyone else at once
+    with raw_client(server, timeout=2) as c:
+        assert c.post("/v1/chat/completions", headers=AUTH, json=chat_body()).status_code == 200
+
+
+def test_hang_then_answer_after_delay(server: StandinServer) -> None:
+    server.set_fault("hang", delay=0.3, times=1)
+    with raw_client(server) as c:
+        t0 = time.monotonic()
+        r = c.post("/v1/chat/completions", headers=AUTH, json=chat_body("late"))
+        elapsed = time.monotonic() - t0
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "echo: late"
+    assert elapsed >= 0.3
+
+
+def test_reset_before_response(server: StandinServer) -> None:
+    server.set_fault("reset", times=1)
+    with raw_client(server) as c:
+        with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
+            c.post("/v1/chat/completions", headers=AUTH, json=chat_body())
+    assert len(server.requests) == 1
+    with pytest.raises(openai.APIConnectionError):
+        server.set_fault("reset", times=1)
+        openai_client(server).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+
+
+def test_reset_mid_stream_after_k_chunks(server: StandinServer) -> None:
+    server.configure(chunk_size=4)
+    server.set_fault("reset_mid_stream", after_chunks=3, times=1)
+    received: list[bytes] = []
+    with raw_client(server) as c:
+        with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
+            with c.stream("POST", "/v1/chat/completions", headers=AUTH, json=chat_body(stream=True)) as r:
+                assert r.status_code == 200
+                for chunk in r.iter_raw():
+                    received.append(chunk)
+    data = b"".join(received)
+    assert data.count(b"data: ") == 3
+    assert b"[DONE]" not in data
+
+
+def test_reset_mid_stream_seen_by_sdk_as_connection_error(server: StandinServer) -> None:
+    server.set_fault("reset_mid_stream", after_chunks=2, path_prefix="/v1/chat")
+    stream = openai_client(server).chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "a reply long enough for several chunks"}], stream=True
+    )
+    got = []
+    with pytest.raises((httpx.HTTPError, openai.APIError)):
+        for chunk in stream:
+            got.append(chunk)
+    assert len(got) == 2
+
+
+def test_reset_mid_body_for_non_streaming_response(server: StandinServer) -> None:
+    server.set_fault("reset_mid_stream", after_chunks=1, times=1)
+    with raw_client(server) as c:
+        with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
+            c.post("/v1/chat/completions", headers=AUTH, json=chat_body())
+
+
+def test_garbage_bytes(server: StandinServer) -> None:
+    server.set_fault("garbage", times=1)
+    with raw_client(server) as c:
+        with pytest.raises(httpx.RemoteProtocolError):
+            c.post("/v1/chat/completions", headers=AUTH, json=chat_body())
+
+
+def test_slow_first_byte_then_normal_answer(server: StandinServer) -> None:
+    server.set_fault("slow_first_byte", delay=0.3, times=1)
+    with raw_client(server) as c:
+        t0 = time.monotonic()
+        r = c.post("/v1/chat/completions", headers=AUTH, json=chat_body("x"))
+        elapsed = time.monotonic() - t0
+    assert r.status_code == 200 and elapsed >= 0.3
+
+
+def test_invalid_fault_is_rejected_clearly() -> None:
+    with StandinServer() as s:
+        with pytest.raises(ValidationError):
+            s.set_fault("status", status=200)
+        with pytest.raises(ValidationError):
+            s.set_fault("slow_first_byte")  # needs delay
+        with pytest.raises(ValidationError):
+            s.set_fault("explode")
+
+
+def test_faults_over_http_control_api(server: StandinServer) -> None:
+    ctl = StandinClient(server.url, ca_file=server.ca_file)
+    fid = ctl.set_fault("status", status=429, retry_after=7, times=5)
+    with raw_client(server) as c:
+        r = c.post("/v1/chat/completions", headers=AUTH, json=chat_body())
+    assert r.status_code == 429 and r.headers["retry-after"] == "7"
+    with raw_client(server) as c:
+        listed = c.get("/_standin/faults").json()["faults"]
+        assert listed[0]["id"] == fid and listed[0]["remaining"] == 4
+        bad = c.post("/_standin/faults", json={"kind": "status", "status": 99})
+        assert bad.status_code == 422 and "status" in bad.json()["error"]
+    ctl.clear_fault(fid)
+    with raw_client(server) as c:
+        assert c.post("/v1/chat/completions", headers=AUTH, json=chat_body()).status_code == 200
+
+
+def test_stop_does_not_wait_for_hanging_requests() -> None:
+    s = StandinServer().start()
+    s.set_fault("hang")
+    done = threading.Event()
+
+    def hang() -> None:
+        try:
+            httpx.post(s.url + "/v1/chat/completions", headers=AUTH, json=chat_body(), timeout=30, trust_env=False)
+        except httpx.HTTPError:
+            pass
+        done.set()
+
+    threading.Thread(target=hang, daemon=True).start()
+    deadline = time.monotonic() + 5
+    while not s.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    s.stop()
+    assert done.wait(5), "client still blocked after server stop"
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", s.port), timeout=1).close()
