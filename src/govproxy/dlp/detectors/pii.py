@@ -1,0 +1,438 @@
+"""Personal data detectors: each a regex shape plus a validator, and context where a shape alone is too weak.
+
+Every pattern is bounded (no unbounded repetition inside repetition) and runs only in
+windows around cheap anchors (see ``base``), so its cost is linear in the input.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import phonenumbers
+
+from govproxy.dlp import validators as v
+from govproxy.dlp.detectors.base import Detector, Literal, Numeric, RegexAnchor, TextState
+from govproxy.dlp.model import Category
+
+PII = Category.PII
+
+# ---------------------------------------------------------------- payment cards
+_CARD_RUN = re.compile(r"(?<![0-9A-Za-z\-.,])[0-9]{1,19}(?:[ \-][0-9]{1,19}){0,8}(?![0-9A-Za-z]|[\-.,][0-9])")
+_GROUP = re.compile(r"[0-9]+")
+
+
+def _card_spans(start: int, end: int, state: TextState) -> list[tuple[int, int]]:
+    """Cards are 12-19 digits, contiguous or in groups; try each run of whole groups, longest first."""
+    text = state.text
+    groups = [(m.start(), m.end()) for m in _GROUP.finditer(text, start, end)]
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < len(groups):
+        found = None
+        total = 0
+        best_j = -1
+        for j in range(i, len(groups)):
+            total += groups[j][1] - groups[j][0]
+            if total > 19:
+                break
+            if total >= 12 and v.card_ok(text[groups[i][0] : groups[j][1]]):
+                best_j = j
+        if best_j >= 0:
+            found = (groups[i][0], groups[best_j][1])
+            out.append(found)
+            i = best_j + 1
+        else:
+            i += 1
+    return out
+
+
+CREDIT_CARD = Detector(
+    name="credit_card",
+    entity_type="CREDIT_CARD",
+    category=PII,
+    anchor=Numeric(min_digits=12),
+    pattern=_CARD_RUN,
+    before=2,
+    after=2,
+    refine=_card_spans,
+    priority=80,
+    description="payment card numbers, 12-19 digits, spaces or dashes allowed; Luhn + issuer prefix and length",
+)
+
+# ---------------------------------------------------------------- IBAN
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]{1,4}){3,9}(?![A-Za-z0-9])")
+
+
+def _iban_spans(start: int, end: int, state: TextState) -> list[tuple[int, int]]:
+    """The shape may swallow a following short word ('… 45 and'); drop trailing groups until valid."""
+    text = state.text
+    e = end
+    while e - start >= 15:
+        if v.iban_ok(text[start:e]):
+            return [(start, e)]
+        cut = text.rfind(" ", start, e)
+        if cut == -1:
+            return []
+        e = cut
+    return []
+
+
+IBAN = Detector(
+    name="iban",
+    entity_type="IBAN_CODE",
+    category=PII,
+    anchor=Numeric(min_digits=4),
+    pattern=_IBAN,
+    before=44,
+    after=44,
+    refine=_iban_spans,
+    priority=80,
+    description="IBAN with per-country length and mod-97 check (upper or lower case, spaces every 4)",
+)
+
+# ---------------------------------------------------------------- US SSN / ITIN
+US_SSN = Detector(
+    name="us_ssn",
+    entity_type="US_SSN",
+    category=PII,
+    anchor=Numeric(min_digits=9),
+    pattern=re.compile(r"(?<![0-9A-Za-z\-.])[0-9]{3}(?:-[0-9]{2}-|[ ][0-9]{2}[ ])[0-9]{4}(?![0-9A-Za-z]|[\-.][0-9])"),
+    before=2,
+    after=2,
+    validate=v.ssn_ok,
+    priority=75,
+    description="US SSN written 123-45-6789 or 123 45 6789; area not 000/666/9xx, group and serial not zero",
+)
+
+US_SSN_COMPACT = Detector(
+    name="us_ssn_compact",
+    entity_type="US_SSN",
+    category=PII,
+    anchor=Numeric(min_digits=9),
+    pattern=re.compile(r"(?<![0-9A-Za-z\-.])[0-9]{9}(?![0-9A-Za-z]|[\-.][0-9])"),
+    before=2,
+    after=2,
+    validate=v.ssn_ok,
+    context=("ssn", "social security", "social sec", "ss#", "ss #"),
+    priority=74,
+    description="nine undivided digits as an SSN, only next to 'SSN'/'social security'",
+)
+
+US_ITIN = Detector(
+    name="us_itin",
+    entity_type="US_ITIN",
+    category=PII,
+    anchor=Numeric(min_digits=9),
+    pattern=re.compile(r"(?<![0-9A-Za-z\-.])9[0-9]{2}(?:-[0-9]{2}-|[ ][0-9]{2}[ ])[0-9]{4}(?![0-9A-Za-z]|[\-.][0-9])"),
+    before=2,
+    after=2,
+    validate=v.itin_ok,
+    priority=76,
+    description="US ITIN 9XX-7X-XXXX (group ranges per IRS)",
+)
+
+# ---------------------------------------------------------------- UK NINO, EU VAT, national IDs
+UK_NINO = Detector(
+    name="uk_nino",
+    entity_type="UK_NINO",
+    category=PII,
+    anchor=Numeric(min_digits=2),
+    pattern=re.compile(r"(?<![A-Za-z0-9])[A-CEGHJ-PR-TW-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D](?![A-Za-z0-9])"),
+    before=4,
+    after=6,
+    validate=v.nino_ok,
+    priority=70,
+    description="UK National Insurance number (prefix rules via python-stdnum)",
+)
+
+_VAT_PREFIXES = "AT|BE|BG|CY|CZ|DE|DK|EE|EL|ES|FI|FR|HR|HU|IE|IT|LT|LU|LV|MT|NL|PL|PT|RO|SE|SI|SK|XI"
+EU_VAT = Detector(
+    name="eu_vat",
+    entity_type="EU_VAT",
+    category=PII,
+    anchor=Numeric(min_digits=7),
+    pattern=re.compile(rf"(?<![A-Za-z0-9])(?:{_VAT_PREFIXES})[ ]?[0-9A-Z]{{2,13}}(?![A-Za-z0-9])"),
+    before=17,
+    after=14,
+    validate=v.eu_vat_ok,
+    priority=65,
+    description="EU VAT numbers with country prefix, per-country checksum via python-stdnum",
+)
+
+ES_NIF = Detector(
+    name="es_nif",
+    entity_type="ES_NIF",
+    category=PII,
+    anchor=Numeric(min_digits=7),
+    pattern=re.compile(r"(?<![A-Za-z0-9\-])(?:[0-9]{8}|[XYZ][0-9]{7})-?[A-Z](?![A-Za-z0-9])"),
+    before=2,
+    after=4,
+    validate=v.es_nif_ok,
+    priority=66,
+    description="Spanish DNI/NIE with check letter",
+)
+
+FR_NIR = Detector(
+    name="fr_nir",
+    entity_type="FR_NIR",
+    category=PII,
+    anchor=Numeric(min_digits=5),
+    pattern=re.compile(
+        r"(?<![0-9A-Za-z])[12] ?[0-9]{2} ?(?:0[1-9]|1[0-2]|[2-9][0-9]) ?(?:[0-9]{2}|2[ABab]) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}(?![0-9A-Za-z])"
+    ),
+    before=2,
+    after=22,
+    validate=v.fr_nir_ok,
+    priority=66,
+    description="French social security number (NIR) with its 97-modulus key",
+)
+
+IT_FISCAL_CODE = Detector(
+    name="it_fiscal_code",
+    entity_type="IT_FISCAL_CODE",
+    category=PII,
+    anchor=Numeric(min_digits=2),
+    pattern=re.compile(r"(?<![A-Za-z0-9])[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z](?![A-Za-z0-9])"),
+    before=8,
+    after=12,
+    validate=v.it_fiscal_code_ok,
+    priority=66,
+    description="Italian codice fiscale with check character",
+)
+
+NL_BSN = Detector(
+    name="nl_bsn",
+    entity_type="NL_BSN",
+    category=PII,
+    anchor=Numeric(min_digits=8),
+    pattern=re.compile(r"(?<![0-9A-Za-z\-.])[0-9]{4}\.?[0-9]{2}\.?[0-9]{3}(?![0-9A-Za-z]|[\-.][0-9])"),
+    before=2,
+    after=2,
+    validate=v.nl_bsn_ok,
+    context=("bsn", "burgerservicenummer", "sofinummer", "citizen service number"),
+    priority=60,
+    description="Dutch citizen service number (11-proof), only next to 'BSN'",
+)
+
+# ---------------------------------------------------------------- email
+EMAIL = Detector(
+    name="email",
+    entity_type="EMAIL_ADDRESS",
+    category=PII,
+    anchor=Literal(("@",)),
+    pattern=re.compile(
+        r"(?<![\w.+\-%'])[\w+\-%'](?:[\w.+\-%']{0,62}[\w+\-%'])?@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.){1,8}[A-Za-z]{2,24}(?![\w\-]|\.[A-Za-z0-9])"
+    ),
+    before=66,
+    after=300,
+    validate=lambda s: ".." not in s,
+    priority=70,
+    description="email addresses (RFC 5321 shapes, dotted domain with an alphabetic TLD)",
+)
+
+# ---------------------------------------------------------------- phone numbers
+_PHONE = re.compile(
+    r"(?<![\w+\-.:/,])"
+    r"(?:\+[0-9]{1,3}[ .\-]?)?"
+    r"(?:\([0-9]{1,5}\)[ .\-]?)?"
+    r"[0-9]{1,5}(?:[ .\-][0-9]{1,8}){0,5}"
+    r"(?:[ ]?(?:x|ext\.?|#)[ ]?[0-9]{1,6})?"
+    r"(?![0-9A-Za-z_]|[\-.:,/][0-9])"
+)
+_EXTENSION = re.compile(r"[ ]?(?:x|ext\.?|#)[ ]?[0-9]{1,6}$")
+_DATE_SHAPE = re.compile(r"^(?:[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{2,4})$")
+_PHONE_CONTEXT = (
+    "phone", "tel", "mobile", "cell", "fax", "call", "dial", "contact", "reach", "office", "whatsapp",
+    "sms", "text me", "ring", "answer", "hotline", "landline", "mob.", "mob:", "ph.", "ph:", "direct line",
+    "telefon", "téléphone", "teléfono", "telefono",
+)  # fmt: skip
+
+
+DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "CA", "AU", "IN", "BR", "CH", "SE")
+
+
+def _phone_spans(start: int, end: int, state: TextState, regions: tuple[str, ...]) -> list[tuple[int, int]]:
+    text = state.text
+    value = text[start:end]
+    core = _EXTENSION.sub("", value)
+    digits = sum(1 for ch in core if ch.isdigit())
+    if digits < 6 or digits > 15:
+        return []
+    if _DATE_SHAPE.match(core):
+        return []
+    seps = {ch for ch in core if ch in " .-"}
+    groups = [g for g in re.split(r"[ .\-()+]+", core) if g]
+    if seps == {"."} and (len(groups) <= 2 or (len(groups) == 4 and all(len(g) <= 3 for g in groups))):
+        return []  # decimals, versions and IPv4 addresses
+    if len(groups) == 1 and "(" not in core and "+" not in core and digits >= 12:
+        return []  # long undivided digit strings are IDs, cards, timestamps
+    if digits >= 7 and core.startswith("+"):
+        try:
+            if phonenumbers.is_possible_number(phonenumbers.parse(core, None)):
+                return [(start, end)]
+        except phonenumbers.NumberParseException:
+            pass
+    if digits >= 6 and _has_phone_context(state, start, end):
+        return [(start, end)]
+    if digits >= 7:
+        for region in regions:
+            try:
+                if phonenumbers.is_valid_number(phonenumbers.parse(core, region)):
+                    return [(start, end)]
+            except phonenumbers.NumberParseException:
+                continue
+    return []
+
+
+def _has_phone_context(state: TextState, start: int, end: int) -> bool:
+    from govproxy.dlp.detectors.base import has_context
+
+    return has_context(state, start, end, _PHONE_CONTEXT, 50, 25)
+
+
+def make_phone_detector(regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) -> Detector:
+    """The phone detector validating against ``regions`` (config ``dlp.phone_regions``)."""
+    for r in regions:
+        if r.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown phone region {r!r}")
+    regs = tuple(r.upper() for r in regions)
+    return Detector(
+        name="phone",
+        entity_type="PHONE_NUMBER",
+        category=PII,
+        anchor=Numeric(min_digits=6),
+        pattern=_PHONE,
+        before=12,
+        after=24,
+        refine=lambda s, e, st: _phone_spans(s, e, st, regs),
+        priority=40,
+        description="phone numbers: valid in a configured region (libphonenumber), international (+…), or next to phone words",
+    )
+
+
+PHONE = make_phone_detector()
+
+# ---------------------------------------------------------------- network identifiers
+IPV4 = Detector(
+    name="ipv4",
+    entity_type="IP_ADDRESS",
+    category=PII,
+    anchor=Numeric(min_digits=4),
+    pattern=re.compile(r"(?<![0-9A-Za-z.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9A-Za-z]|\.[0-9])"),
+    before=2,
+    after=2,
+    validate=v.ipv4_ok,
+    priority=60,
+    description="IPv4 addresses (octets ≤ 255, no leading zeros)",
+)
+
+IPV6 = Detector(
+    name="ipv6",
+    entity_type="IP_ADDRESS",
+    category=PII,
+    anchor=RegexAnchor(re.compile(r":[0-9A-Fa-f]{0,4}:"), gate=":"),
+    pattern=re.compile(
+        r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:[0-9]{1,3}\.){3}[0-9]{1,3})?(?![0-9A-Za-z:]|\.[0-9])"
+    ),
+    before=42,
+    after=48,
+    validate=v.ipv6_ok,
+    priority=61,
+    description="IPv6 addresses, full or compressed (validated by ipaddress)",
+)
+
+MAC = Detector(
+    name="mac",
+    entity_type="MAC_ADDRESS",
+    category=PII,
+    anchor=RegexAnchor(re.compile(r"[:\-][0-9A-Fa-f]{2}[:\-]")),
+    pattern=re.compile(
+        r"(?<![0-9A-Za-z:\-])(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}(?![0-9A-Za-z]|[:\-][0-9A-Fa-f])"
+        r"|(?<![0-9A-Za-z:\-])(?:[0-9A-Fa-f]{2}-){5}[0-9A-Fa-f]{2}(?![0-9A-Za-z]|[:\-][0-9A-Fa-f])"
+    ),
+    before=16,
+    after=16,
+    validate=v.mac_ok,
+    priority=62,
+    description="MAC addresses aa:bb:cc:dd:ee:ff or aa-bb-…",
+)
+
+# ---------------------------------------------------------------- dates of birth (in context)
+_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"
+_DOB = re.compile(
+    r"(?<![0-9A-Za-z])(?:"
+    r"[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}"
+    r"|[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.](?:[0-9]{4}|[0-9]{2})"
+    rf"|[0-9]{{1,2}}(?:st|nd|rd|th)?\.? (?:{_MONTHS})[a-z]{{0,6}}\.?,? [0-9]{{4}}"
+    rf"|(?:{_MONTHS})[a-z]{{0,6}}\.? [0-9]{{1,2}}(?:st|nd|rd|th)?,? [0-9]{{4}}"
+    r")(?![0-9A-Za-z])",
+    re.IGNORECASE,
+)
+_YEAR = re.compile(r"(?<![0-9])(1[89][0-9]{2}|20[0-9]{2}|[0-9]{2})(?![0-9])")
+
+
+def _dob_plausible(value: str) -> bool:
+    years = [int(y) for y in _YEAR.findall(value)]
+    years = [y if y >= 100 else (1900 + y if y > date.today().year % 100 else 2000 + y) for y in years]
+    return any(1880 <= y <= date.today().year for y in years)
+
+
+DATE_OF_BIRTH = Detector(
+    name="date_of_birth",
+    entity_type="DATE_OF_BIRTH",
+    category=PII,
+    anchor=Numeric(min_digits=1),
+    pattern=_DOB,
+    before=16,
+    after=20,
+    validate=_dob_plausible,
+    context=("born", "birth", "dob", "d.o.b", "birthday", "geboren", "date de naissance", "fecha de nacimiento"),
+    context_before=40,
+    context_after=20,
+    priority=30,
+    description="dates next to 'born'/'date of birth'/'DOB' (numeric and month-name forms)",
+)
+
+# ---------------------------------------------------------------- postal addresses (cheap, US/UK-style)
+_SUFFIX = (
+    "Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Parkway|Pkwy"
+    "|Highway|Hwy|Square|Sq|Circle|Cir|Trail|Trl|Close|Crescent"
+)
+STREET_ADDRESS = Detector(
+    name="street_address",
+    entity_type="STREET_ADDRESS",
+    category=PII,
+    anchor=Numeric(min_digits=1),
+    pattern=re.compile(
+        r"(?<![0-9A-Za-z\-.])[0-9]{1,5}[A-Za-z]?(?: [A-Z][a-z]{1,20}\.?){1,4} "
+        rf"(?:{_SUFFIX})\.?(?![A-Za-z])"
+        r"(?:,? (?:Apt|Suite|Unit|Flat|#)\.? ?[0-9A-Za-z\-]{1,6})?"
+        r"(?:,? [A-Z][a-z]{1,20}(?: [A-Z][a-z]{1,20}){0,2},? [A-Z]{2} [0-9]{5}(?:-[0-9]{4})?(?![0-9]))?"
+    ),
+    before=2,
+    after=160,
+    priority=20,
+    description="street addresses '<number> <Name> <Street|Ave|Rd…>' with optional unit and 'City, ST 12345'",
+)
+
+PII_DETECTORS: tuple[Detector, ...] = (
+    CREDIT_CARD,
+    IBAN,
+    US_SSN,
+    US_SSN_COMPACT,
+    US_ITIN,
+    UK_NINO,
+    EU_VAT,
+    ES_NIF,
+    FR_NIR,
+    IT_FISCAL_CODE,
+    NL_BSN,
+    EMAIL,
+    PHONE,
+    IPV4,
+    IPV6,
+    MAC,
+    DATE_OF_BIRTH,
+    STREET_ADDRESS,
+)

@@ -1,0 +1,70 @@
+"""Apply the per-type action to each finding: mask, keyed hash, pseudonym or leave it."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+
+from govproxy.dlp.model import Action, ScanResult
+from govproxy.dlp.vault import PseudonymVault, label_for
+
+
+def keyed_hash(key: bytes, entity_type: str, value: str, length: int = 32) -> str:
+    """HMAC-SHA256 over type and value, hex, truncated; stable for one key."""
+    mac = hmac.new(key, entity_type.encode() + b"\x00" + value.encode("utf-8", "surrogatepass"), hashlib.sha256)
+    return mac.hexdigest()[:length]
+
+
+def tenant_key(master_key: bytes, tenant: str) -> bytes:
+    """A per-tenant key, so ``hash`` output cannot be correlated across tenants."""
+    return hmac.new(master_key, b"govproxy-dlp-tenant\x00" + tenant.encode(), hashlib.sha256).digest()
+
+
+def redact_texts(
+    texts: Sequence[str],
+    result: ScanResult,
+    actions: Mapping[str, Action],
+    vault: PseudonymVault | None = None,
+    *,
+    hash_key: bytes | None = None,
+    default: Action = Action.MASK,
+) -> list[str]:
+    """Return ``texts`` with every finding replaced according to ``actions[entity_type]``.
+
+    A type missing from ``actions`` gets ``default`` (mask: the safe choice when a policy
+    forgot a type). ``pseudonymise`` needs a vault, ``hash`` a key; without them the
+    finding is masked rather than sent in clear.
+    """
+    by_text: dict[int, list[tuple[int, int, str]]] = {}
+    for f in result.findings:
+        by_text.setdefault(f.text_index, []).append((f.start, f.end, f.entity_type))
+    out = list(texts)
+    if vault is not None:
+        vault.reserve_existing(texts)
+    for idx, spans in by_text.items():
+        text = texts[idx]
+        spans.sort()
+        parts: list[str] = []
+        pos = 0
+        for start, end, entity_type in spans:
+            if start < pos:  # overlapping finding (should not happen after resolution)
+                continue
+            action = actions.get(entity_type, default)
+            if action is Action.ALLOW:
+                continue
+            value = text[start:end]
+            label = label_for(entity_type)
+            if action is Action.PSEUDONYMISE and vault is not None:
+                replacement = vault.placeholder_for(entity_type, value)
+            elif action is Action.HASH and hash_key is not None:
+                replacement = f"[{label}:{keyed_hash(hash_key, entity_type, value, 12)}]"
+            else:
+                replacement = f"[{label}]"
+            parts.append(text[pos:start])
+            parts.append(replacement)
+            pos = end
+        parts.append(text[pos:])
+        out[idx] = "".join(parts)
+    return out
+redact = redact_texts  # the name the pipeline calls

@@ -1,0 +1,181 @@
+"""The inspect stage: texts in, findings and a sensitivity out, failing closed.
+
+Built once from config (all patterns compiled up front), then ``scan`` is called per
+request. A detector that raises, or a scan that exceeds its time budget, does not let the
+request through with a partial result: the result is marked ``critical`` with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from govproxy.dlp.redact import keyed_hash, redact_texts, tenant_key
+from govproxy.dlp.config import DlpConfig, load_hmac_key
+from govproxy.dlp.detectors import BUILTIN_DETECTORS
+from govproxy.dlp.detectors.base import Detector, TextState
+from govproxy.dlp.detectors.custom import custom_detector, dictionary_detector
+from govproxy.dlp.detectors.pii import make_phone_detector
+from govproxy.dlp.model import Action, Category, Finding, ScanResult, Sensitivity
+from govproxy.dlp.sensitivity import SensitivityClassifier
+from govproxy.dlp.vault import PseudonymVault
+
+log = logging.getLogger(__name__)
+
+
+class Scanner:
+    """Compile detectors from a ``DlpConfig`` once; ``scan`` many times (thread-safe, no state)."""
+
+    def __init__(
+        self,
+        config: DlpConfig | None = None,
+        *,
+        hmac_key: bytes | None = None,
+        base_dir: Path | None = None,
+        extra_detectors: Iterable[Detector] = (),
+    ) -> None:
+        self.config = config or DlpConfig()
+        key = hmac_key if hmac_key is not None else load_hmac_key(self.config, base_dir)
+        if key is None:
+            # never hard-coded: without a configured key hashes correlate within this process only
+            key = secrets.token_bytes(32)
+            self.ephemeral_key = True
+        else:
+            self.ephemeral_key = False
+        self._key = key
+        self.detectors: tuple[Detector, ...] = self._build(base_dir) + tuple(extra_detectors)
+        self.categories: dict[str, Category] = {}
+        for d in self.detectors:
+            self.categories.setdefault(d.entity_type, d.category)
+        self.classifier = SensitivityClassifier(self.config.sensitivity, self.categories)
+        self._budget_s = self.config.time_budget_ms / 1000.0
+        allow = self.config.allow
+        self._allow_values = frozenset(v.lower() for v in allow.values)
+        import re
+
+        self._allow_patterns = tuple(re.compile(p) for p in allow.patterns)
+
+    def __repr__(self) -> str:
+        return f"Scanner({len(self.detectors)} detectors)"
+
+    def _build(self, base_dir: Path | None) -> tuple[Detector, ...]:
+        cfg = self.config
+        selected = set(cfg.detectors) if cfg.detectors is not None else None
+        disabled = set(cfg.disabled_detectors)
+        out: list[Detector] = []
+        for d in BUILTIN_DETECTORS:
+            if (selected is not None and d.name not in selected) or d.name in disabled:
+                continue
+            if d.name == "phone":
+                d = make_phone_detector(tuple(cfg.phone_regions))
+            out.append(d)
+        for i, c in enumerate(cfg.custom):
+            out.append(custom_detector(c, i))
+        for i, dc in enumerate(cfg.dictionaries):
+            det = dictionary_detector(dc, i, base_dir)
+            if det is not None:
+                out.append(det)
+        return tuple(out)
+
+    # ------------------------------------------------------------------ scanning
+    def scan(self, texts: Sequence[str], *, images: int = 0) -> ScanResult:
+        """Scan the texts the model will read (message contents, tool results, arguments)."""
+        t0 = time.perf_counter()
+        deadline = t0 + self._budget_s
+        errors: list[str] = []
+        findings: list[Finding] = []
+        chars = 0
+        if not self.config.enabled:
+            return ScanResult((), {}, Sensitivity.PUBLIC, (), images, sum(len(t) for t in texts), 0.0, {})
+        for idx, text in enumerate(texts):
+            if not isinstance(text, str):
+                errors.append(f"text {idx}: not a string ({type(text).__name__})")
+                continue
+            chars += len(text)
+            if not text:
+                continue
+            findings.extend(self._scan_text(idx, text, errors))
+            if time.perf_counter() > deadline:
+                errors.append(f"time budget of {self.config.time_budget_ms:g} ms exceeded after text {idx + 1} of {len(texts)}")
+                break
+        counts: dict[str, int] = {}
+        cats: dict[str, int] = {}
+        for f in findings:
+            counts[f.entity_type] = counts.get(f.entity_type, 0) + 1
+            cats[f.category.value] = cats.get(f.category.value, 0) + 1
+        level = Sensitivity.CRITICAL if errors else self.classifier.classify(counts)
+        elapsed = (time.perf_counter() - t0) * 1e6
+        if errors:
+            log.warning("dlp scan failed closed: %s", "; ".join(errors))
+        return ScanResult(tuple(findings), counts, level, tuple(errors), images, chars, elapsed, cats)
+
+    def _scan_text(self, idx: int, text: str, errors: list[str]) -> list[Finding]:
+        state = TextState(text)
+        candidates: list[tuple[int, int, int, Detector]] = []
+        for det in self.detectors:
+            try:
+                for s, e in det.find(state):
+                    candidates.append((-det.priority, s, e, det))
+            except Exception as exc:  # fail closed; the message may contain text, so only the type
+                errors.append(f"detector {det.name} failed on text {idx}: {type(exc).__name__}")
+        if not candidates:
+            return []
+        # overlap resolution: higher priority first, then longer; greedy non-overlapping
+        candidates.sort(key=lambda c: (c[0], -(c[2] - c[1]), c[1]))
+        taken: list[tuple[int, int]] = []
+        out: list[Finding] = []
+        for _, s, e, det in candidates:
+            if any(s < te and ts < e for ts, te in taken):
+                continue
+            value = text[s:e]
+            if self._allowed(value):
+                continue
+            taken.append((s, e))
+            out.append(
+                Finding(
+                    entity_type=det.entity_type,
+                    category=det.category,
+                    text_index=idx,
+                    start=s,
+                    end=e,
+                    detector=det.name,
+                    value_hash=keyed_hash(self._key, det.entity_type, value),
+                )
+            )
+        out.sort(key=lambda f: f.start)
+        return out
+
+    def _allowed(self, value: str) -> bool:
+        if value.lower() in self._allow_values:
+            return True
+        return any(p.fullmatch(value) for p in self._allow_patterns)
+
+    # ------------------------------------------------------------------ transforming
+    def default_actions(self) -> dict[str, Action]:
+        """Action per known entity type from config (policy decisions may override per type)."""
+        out: dict[str, Action] = {}
+        for t, cat in self.categories.items():
+            out[t] = self.config.secret_action if cat is Category.SECRET else self.config.default_action
+        out.update(self.config.actions)
+        return out
+
+    def hash_key_for(self, tenant: str) -> bytes:
+        return tenant_key(self._key, tenant)
+
+    def redact(
+        self,
+        texts: Sequence[str],
+        result: ScanResult,
+        actions: Mapping[str, Action] | None = None,
+        vault: PseudonymVault | None = None,
+        *,
+        tenant: str = "default",
+    ) -> list[str]:
+        """Redact with ``actions`` layered over the configured defaults; hashes keyed per tenant."""
+        merged = self.default_actions()
+        if actions:
+            merged.update(actions)
+        return redact_texts(texts, result, merged, vault if vault is not None else PseudonymVault(), hash_key=self.hash_key_for(tenant))

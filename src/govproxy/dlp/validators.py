@@ -1,0 +1,196 @@
+"""Checksums and structural rules that turn a regex candidate into a finding.
+
+A regex says "looks like"; a validator says "is": Luhn for cards, mod-97 for IBANs, the
+SSA's area/group/serial rules for SSNs. Validators receive only the matched value and
+return a bool; they never raise on bad input (a raise would mark the request critical).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Callable
+
+from stdnum import luhn as _luhn
+from stdnum.es import nif as _es_nif
+from stdnum.eu import vat as _eu_vat
+from stdnum.fr import nir as _fr_nir
+from stdnum.it import codicefiscale as _it_cf
+from stdnum.nl import bsn as _nl_bsn
+from stdnum.us import itin as _us_itin
+
+_SEPARATORS = str.maketrans("", "", " -./()\t")
+
+
+def digits_only(value: str) -> str:
+    return value.translate(_SEPARATORS)
+
+
+def luhn_ok(digits: str) -> bool:
+    if not digits.isdigit():
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i & 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+# (prefix ranges, allowed lengths) per issuer; a Luhn-valid number outside them is not a card
+_CARD_RULES: tuple[tuple[tuple[int, int, int], frozenset[int]], ...] = (
+    ((1, 4, 4), frozenset({13, 16, 19})),  # Visa
+    ((2, 51, 55), frozenset({16})),  # Mastercard
+    ((4, 2221, 2720), frozenset({16})),  # Mastercard 2-series
+    ((2, 34, 34), frozenset({15})),  # Amex
+    ((2, 37, 37), frozenset({15})),  # Amex
+    ((4, 6011, 6011), frozenset({16, 17, 18, 19})),  # Discover
+    ((3, 644, 649), frozenset({16, 17, 18, 19})),  # Discover
+    ((2, 65, 65), frozenset({16, 17, 18, 19})),  # Discover
+    ((4, 3528, 3589), frozenset({16, 17, 18, 19})),  # JCB
+    ((3, 300, 305), frozenset({14, 15, 16, 17, 18, 19})),  # Diners
+    ((2, 36, 36), frozenset({14, 15, 16, 17, 18, 19})),  # Diners
+    ((2, 38, 39), frozenset({14, 15, 16, 17, 18, 19})),  # Diners
+    ((2, 62, 62), frozenset({16, 17, 18, 19})),  # UnionPay
+    ((2, 50, 50), frozenset(range(12, 20))),  # Maestro
+    ((2, 56, 69), frozenset(range(12, 20))),  # Maestro and others
+    ((4, 2200, 2204), frozenset({16, 17, 18, 19})),  # Mir
+)
+
+
+def card_ok(value: str) -> bool:
+    digits = digits_only(value)
+    n = len(digits)
+    if not (12 <= n <= 19) or not luhn_ok(digits):
+        return False
+    if len(set(digits)) < 2:  # 0000 0000 0000 0000 passes Luhn
+        return False
+    for (width, lo, hi), lengths in _CARD_RULES:
+        if n in lengths and lo <= int(digits[:width]) <= hi:
+            return True
+    return False
+
+
+def ssn_ok(value: str) -> bool:
+    """SSA rules: area not 000, 666 or 9xx; group not 00; serial not 0000; no well-known fakes."""
+    digits = digits_only(value)
+    if len(digits) != 9 or not digits.isdigit():
+        return False
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
+        return False
+    if digits in ("078051120", "219099999", "123456789"):  # advertised/sample numbers
+        return False
+    return len(set(digits)) > 1
+
+
+def itin_ok(value: str) -> bool:
+    return _safe(_us_itin.is_valid, digits_only(value))
+
+
+def iban_ok(value: str) -> bool:
+    """Per-country length and mod-97, via python-stdnum (no bank registry lookup)."""
+    from stdnum import iban as _iban
+
+    compact = value.replace(" ", "").upper()
+    return _safe(_iban.is_valid, compact)
+
+
+_NINO_BAD_PREFIXES = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
+
+
+def nino_ok(value: str) -> bool:
+    """HMRC rules: no D/F/I/Q/U/V first, no D/F/I/O/Q/U/V second, some prefixes never issued."""
+    s = value.replace(" ", "").upper()
+    if len(s) != 9 or not s[2:8].isdigit() or s[8] not in "ABCD":
+        return False
+    a, b = s[0], s[1]
+    if a in "DFIQUV" or b in "DFIOQUV" or s[:2] in _NINO_BAD_PREFIXES:
+        return False
+    return a.isalpha() and b.isalpha()
+
+
+def eu_vat_ok(value: str) -> bool:
+    return _safe(_eu_vat.is_valid, value)
+
+
+def es_nif_ok(value: str) -> bool:
+    return _safe(_es_nif.is_valid, value)
+
+
+def fr_nir_ok(value: str) -> bool:
+    return _safe(_fr_nir.is_valid, value)
+
+
+def it_fiscal_code_ok(value: str) -> bool:
+    return _safe(_it_cf.is_valid, value)
+
+
+def nl_bsn_ok(value: str) -> bool:
+    return _safe(_nl_bsn.is_valid, digits_only(value))
+
+
+def ipv4_ok(value: str) -> bool:
+    parts = value.split(".")
+    if len(parts) != 4:
+        return False
+    for p in parts:
+        if not p.isdigit() or len(p) > 3 or int(p) > 255 or (len(p) > 1 and p[0] == "0"):
+            return False
+    return True
+
+
+def ipv6_ok(value: str) -> bool:
+    if value.count(":") < 2:
+        return False
+    try:
+        ipaddress.IPv6Address(value)
+    except ValueError:
+        return False
+    groups = [g for g in value.split(":") if g]
+    # 'a::b' in C++ or Rust paths is a valid address but not one anybody wrote as such
+    return len(groups) >= 3 and sum(len(g) for g in groups) >= 6
+
+
+def mac_ok(value: str) -> bool:
+    hexdigits = value.replace(":", "").replace("-", "").replace(".", "")
+    return len(hexdigits) == 12 and len(set(hexdigits.lower())) > 2
+
+
+def shannon_entropy(value: str) -> float:
+    """Bits per character; random base64 is ≈ 5-6, English words ≈ 3-4, hex ≤ 4."""
+    if not value:
+        return 0.0
+    counts: dict[str, int] = {}
+    for ch in value:
+        counts[ch] = counts.get(ch, 0) + 1
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def _safe(fn: Callable[[str], bool], value: str) -> bool:
+    try:
+        return bool(fn(value))
+    except Exception:  # a validator that chokes on odd input means "not valid", not "scanner error"
+        return False
+
+
+NAMED_VALIDATORS: dict[str, Callable[[str], bool]] = {
+    "luhn": lambda v: luhn_ok(digits_only(v)),
+    "credit_card": card_ok,
+    "iban": iban_ok,
+    "us_ssn": ssn_ok,
+    "us_itin": itin_ok,
+    "uk_nino": nino_ok,
+    "eu_vat": eu_vat_ok,
+    "es_nif": es_nif_ok,
+    "fr_nir": fr_nir_ok,
+    "it_fiscal_code": it_fiscal_code_ok,
+    "nl_bsn": nl_bsn_ok,
+    "ipv4": ipv4_ok,
+    "ipv6": ipv6_ok,
+    "mac": mac_ok,
+}
