@@ -241,11 +241,12 @@ def test_injected_status_raises_the_sdk_error(server: StandinServer, status: int
 
 
 def test_sdk_retries_on_429_honouring_retry_after(server: StandinServer) -> None:
-    server.set_fault("status", status=429, retry_after=0, times=2)
+    server.set_fault("status", status=429, retry_after=0.01, times=2)
     client = openai_client(server, max_retries=2)
     resp = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
     assert resp.choices[0].message.content == "echo: x"
     assert len(server.requests) == 3
+    assert [r.header("x-stainless-retry-count") for r in server.requests] == ["0", "1", "2"]
 
 
 def test_missing_key_is_401_authentication_error(server: StandinServer) -> None:

@@ -131,7 +131,7 @@ def test_reset_clears_record_counters_and_faults(server: StandinServer) -> None:
 
 def test_streams_do_not_block_each_other(certs: CertBundle) -> None:
     """A slow stream and quick requests in parallel: the quick ones finish first."""
-    with StandinServer(tls=True, certs=certs, chunk_size=2, chunk_delay=0.05) as s:
+    with StandinServer(tls=True, certs=certs, chunk_size=2, chunk_delay=0.02) as s:
         slow_done: list[float] = []
 
         def slow() -> None:

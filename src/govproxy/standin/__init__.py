@@ -20,7 +20,7 @@ Quick start::
         assert s.last_request().json()["messages"][0]["content"] == "hi"
 """
 
-from govproxy.standin.certs import CertBundle, make_test_certs, provider_hostnames
+from govproxy.standin.certs import CertBundle, ca_bundle_with_public_roots, make_test_certs, provider_hostnames
 from govproxy.standin.client import StandinClient
 from govproxy.standin.echo import ECHO_PREFIX, TOOL_TRIGGER
 from govproxy.standin.faults import Fault, FaultKind
@@ -38,6 +38,7 @@ __all__ = [
     "StandinClient",
     "StandinProcess",
     "StandinServer",
+    "ca_bundle_with_public_roots",
     "make_test_certs",
     "provider_hostnames",
     "standin_server",

@@ -179,3 +179,19 @@ def make_test_certs(
         server_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
     )
     return bundle
+
+
+def ca_bundle_with_public_roots(bundle: CertBundle, path: str | Path) -> Path:
+    """Write certifi's public roots followed by the test CA to ``path``.
+
+    ``SSL_CERT_FILE`` *replaces* the trust store of httpx (and so of the OpenAI and
+    Anthropic SDKs); a client given only the test CA could reach nothing else. This bundle
+    keeps both.
+    """
+    import certifi
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    roots = Path(certifi.where()).read_bytes()
+    out.write_bytes(roots.rstrip(b"\n") + b"\n" + bundle.ca_cert.read_bytes())
+    return out

@@ -11,6 +11,7 @@ Clients (and govproxy's failover) branch on status codes, headers such as
 
 from __future__ import annotations
 
+import math
 import time
 from enum import StrEnum
 
@@ -80,7 +81,7 @@ _DEFAULT_MESSAGES = {
 def rate_limit_headers(family: Family, retry_after: float | None) -> list[tuple[str, str]]:
     """Rate-limit headers as the provider sends them on a 429 (plus Retry-After)."""
     ra = 1.0 if retry_after is None else retry_after
-    ra_text = str(int(ra)) if float(ra).is_integer() else f"{ra:g}"
+    ra_text = str(math.ceil(ra))  # HTTP Retry-After is whole seconds; retry-after-ms carries fractions
     headers = [("retry-after", ra_text)]
     if family is Family.OPENAI:
         headers += [
