@@ -48,7 +48,7 @@ class BreakerConfig(_Strict):
 class FailoverConfig(_Strict):
     max_attempts: int = Field(default=3, ge=1, description="attempts per request across all candidates")
     attempt_timeout_s: float = Field(default=30.0, gt=0, description="limit for one attempt to deliver headers")
-    failover_on: list[str] = Field(
+    failover_on: list[str | int] = Field(
         default_factory=lambda: ["connect_error", "timeout", "429", "5xx"],
         description="outcomes that move on to the next candidate: connect_error, timeout, 4xx, 5xx or a status",
     )
@@ -56,8 +56,8 @@ class FailoverConfig(_Strict):
 
     @field_validator("failover_on")
     @classmethod
-    def _known_tokens(cls, v: list[str]) -> list[str]:
-        out = []
+    def _known_tokens(cls, v: list[str | int]) -> list[str | int]:
+        out: list[str | int] = []
         for item in v:
             token = str(item).strip().lower()
             if token in _FAILOVER_TOKENS:
