@@ -127,14 +127,14 @@ def parse_canonical(data: bytes) -> Any:
         raise
     except ValueError as exc:
         raise NonCanonical(f"invalid JSON ({exc.msg if hasattr(exc, 'msg') else 'parse error'})") from None
-    if _FAST_OK.match(data):
-        # ASCII only: sort order by code point equals RFC 8785's UTF-16 order, escapes agree.
-        again = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    else:
-        try:
+    try:
+        if _FAST_OK.match(data):
+            # ASCII only: sort order by code point equals RFC 8785's UTF-16 order, escapes agree.
+            again = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        else:
             again = rfc8785.dumps(value)
-        except rfc8785.CanonicalizationError as exc:
-            raise NonCanonical(f"not canonicalisable ({type(exc).__name__})") from None
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError) as exc:
+        raise NonCanonical(f"not canonicalisable ({type(exc).__name__})") from None
     if again != data:
         raise NonCanonical("bytes differ from the canonical form (whitespace, key order, duplicates or escapes)")
     return value

@@ -34,7 +34,7 @@ def decode_private(text: str) -> Signer:
     text = text.strip()
     if not text.startswith(_PREFIX):
         raise KeyFileError("not a govproxy signing key (expected 'PRIVATE+KEY+…')")
-    parts = text[len(_PREFIX) :].split("+")
+    parts = text[len(_PREFIX) :].split("+", 2)
     if len(parts) != 3:
         raise KeyFileError("malformed signing key")
     name, hexhash, b64 = parts

@@ -189,23 +189,21 @@ def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes],
 
 
 def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes) -> None:
-    """RFC 9162 §2.1.4.2, with the edge cases of transparency-dev/merkle."""
+    """RFC 9162 §2.1.4.2, with the edge cases of transparency-dev/merkle (size1 = 0 is refused)."""
     if size2 < size1:
         raise ProofError(f"size2 {size2} < size1 {size1}")
+    if size1 == 0:
+        raise ProofError("a consistency proof from the empty tree proves nothing")
     if size1 == size2:
         if proof:
             raise ProofError("equal sizes need an empty proof")
         if root1 != root2:
             raise ProofError("equal sizes but different roots")
         return
-    if size1 == 0:
-        if proof:
-            raise ProofError("a consistency proof from the empty tree must be empty")
-        return
-    if not proof:
-        raise ProofError("empty consistency proof")
     _check_hash(root1, "root1")
     _check_hash(root2, "root2")
+    if not proof:
+        raise ProofError("empty consistency proof")
     for p in proof:
         _check_hash(p, "proof element")
     path = list(proof)

@@ -57,7 +57,7 @@ class VerifierKey:
 
     @classmethod
     def decode(cls, text: str) -> VerifierKey:
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 2)
         if len(parts) != 3:
             raise NoteError("verifier key must be '<name>+<hash>+<base64 key>'")
         name, hexhash, b64 = parts

@@ -1,0 +1,73 @@
+"""Record rules: what may be recorded, and which bytes count as canonical."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import rfc8785
+
+from govproxy.audit.canonical import NonCanonical, check_payload, parse_canonical
+from govproxy.audit.errors import RecordRejected
+
+
+@pytest.mark.parametrize(
+    "bad, where",
+    [
+        ({"cost": 0.25}, "payload.cost"),
+        ({"usage": {"tokens": 2**60}}, "payload.usage.tokens"),
+        ({"headers": {"Authorization": "x"}}, "payload.headers.Authorization"),
+        ({"x-api-key": "x"}, "payload.x-api-key"),
+        ({"api_key": "x"}, "payload.api_key"),
+        ({"note": "Bearer abcdef"}, "payload.note"),
+        ({"list": ["ok", "sk-proj-ABCDEFGHIJKLMNOPQRST"]}, "payload.list[1]"),
+        ({"when": object()}, "payload.when"),
+        ({1: "int key"}, "payload"),
+    ],
+)
+def test_rejected_payloads_name_the_path_not_the_value(bad, where):
+    with pytest.raises(RecordRejected) as info:
+        check_payload(bad)
+    assert where in str(info.value)
+    assert "sk-proj-ABCDEFGH" not in str(info.value) and "abcdef" not in str(info.value)
+
+
+def test_accepted_payload_kinds():
+    check_payload({"a": [1, -(2**53 - 1), True, None, "text", {"b": "c"}], "cost_micro_usd": 1234})
+
+
+def test_canonical_bytes_round_trip():
+    value = {"b": [1, "é", {"z": None, "a": True}], "a": "\u0001x", "\u00e9": 2}
+    data = rfc8785.dumps(value)
+    assert parse_canonical(data) == value
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a": 1}',  # whitespace
+        b'{"b":1,"a":2}',  # key order
+        b'{"a":1,"a":1}',  # duplicate keys
+        b'{"a":"\\u0061"}',  # unnecessary escape
+        b'{"a":"\\/"}',  # escaped solidus
+        b'{"a":12345678901234567890}',  # huge integer
+        b'{"a":1.0}',  # float
+        b'{"a":1e2}',
+        b'{"a":NaN}',
+        b'{"a":"\xff"}',  # invalid UTF-8
+        b'{"a":1}\n',  # trailing newline
+        b'{"a":"\\ud800"}',  # lone surrogate
+    ],
+)
+def test_noncanonical_bytes_are_refused(data):
+    with pytest.raises(NonCanonical):
+        parse_canonical(data)
+
+
+def test_fast_path_agrees_with_rfc8785_on_records(store):
+    import sqlite3
+
+    conn = sqlite3.connect(store.db)
+    for (body,) in conn.execute("SELECT body FROM records"):
+        assert rfc8785.dumps(json.loads(body)) == body
+        assert parse_canonical(body)["v"] == 1
