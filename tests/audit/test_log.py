@@ -1,0 +1,210 @@
+"""AuditLog behaviour the pipeline relies on: durable-before-return, never blocking the
+event loop, gap-free chains across restarts, checkpoints, rollback refusal, content modes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import sqlite3
+
+import pytest
+
+from govproxy.audit import AuditLog, RecordRejected, StoreError
+from govproxy.audit.content import ContentKeyStore, ContentShredded
+from govproxy.audit.keys import init_key
+from govproxy.audit.merkle import leaf_hash
+from govproxy.audit.note import parse_signed_checkpoint
+from govproxy.audit.checkpoint_files import read_checkpoint_files
+from govproxy.audit.verify import verify_store
+
+from .conftest import build_store, make_config, payload
+
+
+def _open(tmp_path, **kw) -> AuditLog:
+    cfg = make_config(tmp_path, **kw)
+    if not cfg.signing_key.exists():
+        init_key(cfg.signing_key, "govproxy.test")
+    return AuditLog.open(cfg)
+
+
+def _rows(db) -> list[tuple[int, bytes, bytes]]:
+    conn = sqlite3.connect(db)
+    try:
+        return [(s, bytes(h), bytes(b)) for s, h, b in conn.execute("SELECT seq, hash, body FROM records ORDER BY seq")]
+    finally:
+        conn.close()
+
+
+def test_append_returns_only_when_durable_and_never_blocks_the_loop(tmp_path):
+    log = _open(tmp_path)
+    log.append_sync("decision", payload(0))
+    blocker = sqlite3.connect(log.config.path, isolation_level=None)
+
+    async def scenario() -> None:
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database: commits must wait
+        task = asyncio.create_task(log.append("decision", payload(1)))
+        ticks = 0
+        for _ in range(20):  # the loop keeps serving other work meanwhile
+            await asyncio.sleep(0.005)
+            ticks += 1
+        assert ticks == 20 and not task.done()
+        assert len(_rows(log.config.path)) == 1  # not yet stored, so not yet acknowledged
+        blocker.execute("COMMIT")
+        ref = await task
+        rows = _rows(log.config.path)
+        assert ref.seq == 1 and rows[1][0] == 1 and rows[1][1].hex() == ref.hash == leaf_hash(rows[1][2]).hex()
+
+    asyncio.run(scenario())
+    blocker.close()
+    log.close()
+
+
+def test_concurrent_appends_form_one_gap_free_chain(tmp_path):
+    log = _open(tmp_path, checkpoint_every_records=100)
+
+    async def burst():
+        return await asyncio.gather(*(log.append("outcome", payload(i)) for i in range(600)))
+
+    refs = asyncio.run(burst())
+    log.close()
+    assert sorted(r.seq for r in refs) == list(range(600))
+    rows = _rows(log.config.path)
+    assert [r[0] for r in rows] == list(range(600))
+    report = verify_store(log.config.path, [log.verifier])
+    assert report.valid and report.problems == [], [p.line() for p in report.problems]
+
+
+def test_checkpoints_every_n_records_and_at_close(tmp_path):
+    built = build_store(tmp_path, n=25)
+    conn = sqlite3.connect(built.db)
+    sizes = [s for (s,) in conn.execute("SELECT size FROM checkpoints ORDER BY id")]
+    assert sizes == [10, 20, 25]
+    notes = [n for (n,) in conn.execute("SELECT note FROM checkpoints ORDER BY id")]
+    files = [text for _, text in read_checkpoint_files(built.checkpoint_dir, built.cfg.origin)]
+    assert sorted(files) == sorted(notes)  # every checkpoint also lives outside the database
+    cp = parse_signed_checkpoint(notes[-1]).checkpoint
+    assert cp.origin == "govproxy/test-1" and cp.size == 25
+
+
+def test_checkpoint_after_the_time_interval(tmp_path):
+    log = _open(tmp_path, checkpoint_every_seconds=0.05, checkpoint_every_records=1000)
+    log.append_sync("decision", payload(0))
+    for _ in range(200):
+        if log.last_signed is not None:
+            break
+        asyncio.run(asyncio.sleep(0.02))
+    assert log.last_signed is not None and log.last_signed.size == 1
+    log.close()
+
+
+def test_store_refuses_update_and_delete(store):
+    conn = sqlite3.connect(store.db)
+    for sql in ("UPDATE records SET kind='x'", "DELETE FROM records", "DELETE FROM checkpoints", "UPDATE meta SET value='x'"):
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute(sql)
+
+
+def test_reopen_continues_the_chain_with_a_new_epoch(store):
+    with AuditLog.open(store.cfg) as log:
+        ref = log.append_sync("decision", payload(100))
+    assert ref.seq == 30
+    import json
+
+    rows = _rows(store.db)
+    last, before = json.loads(rows[-1][2]), rows[-2]
+    assert last["prev"] == before[1].hex() and last["origin"]["epoch"] == 2
+    assert verify_store(store.db, [store.pubkey], checkpoint_dir=store.checkpoint_dir).valid
+
+
+def test_rollback_from_backup_is_refused_loudly(store, tmp_path, caplog):
+    backup = tmp_path / "backup.db"
+    shutil.copy(store.db, backup)
+    with AuditLog.open(store.cfg) as log:
+        for i in range(5):
+            log.append_sync("decision", payload(i))
+    shutil.copy(backup, store.db)  # operator restores last night's backup
+    for suffix in ("-wal", "-shm"):
+        (store.db.parent / (store.db.name + suffix)).unlink(missing_ok=True)
+    caplog.set_level(logging.CRITICAL, logger="govproxy.audit")
+    log = AuditLog.open(store.cfg)
+    assert log.rollback_detected and "rolled back" in log.rollback_detected
+    assert any("ROLLBACK" in r.getMessage() for r in caplog.records)
+    log.append_sync("decision", payload(1))  # the proxy keeps recording ...
+    assert log.checkpoint_now() is None  # ... but never signs over the rolled-back history
+    log.close()
+    sizes = [s for (s,) in sqlite3.connect(store.db).execute("SELECT size FROM checkpoints")]
+    assert max(sizes) == 30
+
+
+@pytest.mark.parametrize("bad", [{"cost_usd": 0.01}, {"authorization": "x"}, {"big": 2**60}, {"h": {"X-Api-Key": "k"}}])
+def test_rejected_payloads_are_not_recorded(tmp_path, bad):
+    log = _open(tmp_path)
+    with pytest.raises(RecordRejected):
+        log.append_sync("decision", bad)
+    with pytest.raises(RecordRejected):
+        log.append_sync("audit-me", {"ok": 1})  # type: ignore[arg-type]
+    log.close()
+    assert _rows(log.config.path) == []
+
+
+def test_one_writer_per_store(tmp_path):
+    log = _open(tmp_path)
+    with pytest.raises(StoreError, match="another process"):
+        _open(tmp_path)
+    log.close()
+    with pytest.raises(StoreError, match="origin"):
+        _open(tmp_path, instance="someone-else")
+
+
+CANARY = "canary-4111111111111111-jane.doe@example.com"
+
+
+def test_content_none_keeps_hashes_only(tmp_path):
+    log = _open(tmp_path)
+    log.append_sync("decision", payload(0), redacted={"request": "[EMAIL]"}, original={"request": CANARY})
+    log.close()
+    assert b'"content"' not in _rows(log.config.path)[0][2]
+    assert CANARY.encode() not in log.config.path.read_bytes()
+
+
+def test_content_redacted_stores_the_redacted_text(tmp_path):
+    log = _open(tmp_path, content="redacted")
+    log.append_sync("decision", payload(0), redacted={"request": "mail [EMAIL_1]"}, original={"request": CANARY})
+    log.close()
+    body = _rows(log.config.path)[0][2]
+    assert b'"content":{"mode":"redacted","parts":{"request":"mail [EMAIL_1]"}}' in body
+    assert CANARY.encode() not in log.config.path.read_bytes()
+
+
+def test_content_encrypted_and_crypto_shredded(tmp_path):
+    log = _open(tmp_path, content="encrypted")
+    log.append_sync("decision", payload(0, tenant="acme"), original={"request": CANARY})
+    log.append_sync("decision", payload(1, tenant="globex"), original={"request": "globex text"})
+    log.close()
+    db_bytes = log.config.path.read_bytes()
+    assert CANARY.encode() not in db_bytes
+    conn = sqlite3.connect(log.config.path)
+    blobs = {t: (k, bytes(b)) for t, k, b in conn.execute("SELECT tenant, key_id, blob FROM contents")}
+    keys = ContentKeyStore(log.config.resolved_content_keys)
+    assert keys.decrypt("acme", *blobs["acme"]) == {"request": CANARY}
+    assert keys.shred("acme") == 1
+    with pytest.raises(ContentShredded):
+        keys.decrypt("acme", *blobs["acme"])
+    assert keys.decrypt("globex", *blobs["globex"]) == {"request": "globex text"}
+    keys.close()
+    key_bytes = log.config.resolved_content_keys.read_bytes()
+    assert CANARY.encode() not in key_bytes
+    report = verify_store(log.config.path, [log.verifier])
+    assert report.valid, [p.line() for p in report.problems]  # the chain commits to ciphertext hashes
+
+
+def test_encrypted_blob_tampering_is_detected(tmp_path):
+    log = _open(tmp_path, content="encrypted")
+    log.append_sync("decision", payload(0, tenant="acme"), original={"request": CANARY})
+    log.close()
+    conn = sqlite3.connect(log.config.path, isolation_level=None)
+    conn.execute("DROP TRIGGER contents_no_update")
+    conn.execute("UPDATE contents SET blob = zeroblob(40)")
+    report = verify_store(log.config.path, [log.verifier])
+    assert "HASH_MISMATCH" in report.codes
