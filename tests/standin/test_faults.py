@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -13,7 +15,7 @@ from pydantic import ValidationError
 
 from govproxy.standin import StandinClient, StandinServer
 
-from .clients import openai_client, raw_client
+from .clients import anthropic_client, openai_client, raw_client
 
 AUTH = {"authorization": "Bearer k"}
 
@@ -174,3 +176,37 @@ def test_stop_does_not_wait_for_hanging_requests() -> None:
     assert done.wait(5), "client still blocked after server stop"
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", s.port), timeout=1).close()
+
+
+def test_stream_error_event_in_each_provider_format(server: StandinServer) -> None:
+    server.configure(chunk_size=3)
+    server.set_fault("stream_error", status=529, after_chunks=4, path_prefix="/v1/messages")
+    client = anthropic_client(server)
+    seen = []
+    with pytest.raises(anthropic.APIStatusError) as info:
+        for event in client.messages.create(
+            model="claude-sonnet-4-6", max_tokens=32, stream=True, messages=[{"role": "user", "content": "abcdefghijkl"}]
+        ):
+            seen.append(event.type)
+    assert "overloaded" in str(info.value).lower()
+    assert seen[0] == "message_start" and "message_stop" not in seen
+
+    server.set_fault("stream_error", status=500, after_chunks=2, path_prefix="/v1/chat")
+    stream = openai_client(server).chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "abcdefghijkl"}], stream=True
+    )
+    got = []
+    with pytest.raises(openai.APIError):
+        for chunk in stream:
+            got.append(chunk)
+    assert len(got) == 2
+
+    server.set_fault("stream_error", status=503, after_chunks=1, path_prefix="/v1beta")
+    body = {"contents": [{"parts": [{"text": "abcdefghijkl"}]}]}
+    with raw_client(server) as c:
+        sse = c.post("/v1beta/models/g:streamGenerateContent?alt=sse", headers={"x-goog-api-key": "k"}, json=body)
+        arr = c.post("/v1beta/models/g:streamGenerateContent", headers={"x-goog-api-key": "k"}, json=body)
+    last = sse.text.strip().split("\r\n\r\n")[-1]
+    assert json.loads(last[6:])["error"]["status"] == "UNAVAILABLE"
+    records = json.loads(arr.text)
+    assert "candidates" in records[0] and records[-1]["error"]["code"] == 503

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from govproxy.standin import anthropic_api, gemini_api, openai_api
 from govproxy.standin.call import Call
 from govproxy.standin.control import ControlApi
 from govproxy.standin.echo import EchoOptions
-from govproxy.standin.errors import Family, error_response
+from govproxy.standin.errors import Family, error_response, stream_error_event
 from govproxy.standin.faults import Fault, FaultKind, FaultTable
 from govproxy.standin.http11 import (
     GarbageBytes,
@@ -92,6 +92,11 @@ def guess_family(req: HttpRequest) -> Family:
     if path.startswith("/v1/messages") or req.header("anthropic-version") or req.header("x-api-key"):
         return Family.ANTHROPIC
     if req.header("x-goog-api-key") or req.query_param("key"):
+        return Family.GEMINI
+    host = (req.conn.sni or req.header("host") or "").lower()
+    if "anthropic" in host:
+        return Family.ANTHROPIC
+    if "googleapis" in host:
         return Family.GEMINI
     return Family.OPENAI
 
@@ -212,13 +217,16 @@ class StandinApp:
         fault = self.faults.take(req.path, _model_hint(req, parsed))
         reply_mods: dict[str, Any] = {}
         if fault is not None:
-            early = await self._apply_fault(fault, family, reply_mods)
+            early = await self._apply_fault(fault, family, req, reply_mods)
             if early is not None:
                 return early
 
         reply = self._dispatch(req, route, params, family, parsed, parse_error, reply_mods)
         if "first_byte_delay" in reply_mods:
             reply.first_byte_delay = reply_mods["first_byte_delay"]
+        if "stream_error" in reply_mods and isinstance(reply, StreamingResponse):
+            after, event = reply_mods["stream_error"]
+            reply.chunks = _cut_with_error(reply.chunks, after, event)
         if "reset_after_chunks" in reply_mods:
             if isinstance(reply, StreamingResponse):
                 reply.reset_after_chunks = reply_mods["reset_after_chunks"]
@@ -238,7 +246,7 @@ class StandinApp:
                 return route, params
         return None, {}
 
-    async def _apply_fault(self, fault: Fault, family: Family, mods: dict[str, Any]) -> Reply | None:
+    async def _apply_fault(self, fault: Fault, family: Family, req: HttpRequest, mods: dict[str, Any]) -> Reply | None:
         if fault.kind is FaultKind.STATUS:
             retry_after = fault.retry_after if fault.retry_after is not None else (1.0 if fault.status == 429 else None)
             return error_response(family, fault.status, fault.message, retry_after=retry_after)
@@ -254,6 +262,11 @@ class StandinApp:
             return None
         if fault.kind is FaultKind.RESET_MID_STREAM:
             mods["reset_after_chunks"] = fault.after_chunks
+            return None
+        if fault.kind is FaultKind.STREAM_ERROR:
+            sse = family is not Family.GEMINI or req.query_param("alt") == "sse"
+            event = stream_error_event(family, fault.status, fault.message, sse=sse, first=fault.after_chunks == 0)
+            mods["stream_error"] = (fault.after_chunks, event)
             return None
         return None
 
@@ -296,6 +309,15 @@ class StandinApp:
             return route.handler(call)
         except Exception as exc:  # a stand-in bug must surface as a 500, not a dropped connection
             return error_response(family, 500, f"stand-in internal error: {type(exc).__name__}")
+
+
+def _cut_with_error(chunks: Any, after: int, event: bytes) -> Iterator[bytes]:
+    """The first ``after`` chunks of a stream, then ``event``, then a clean end of body."""
+    for i, chunk in enumerate(chunks):
+        if i >= after:
+            break
+        yield chunk
+    yield event
 
 
 def _bad_json_message(family: Family, detail: str | None) -> str:

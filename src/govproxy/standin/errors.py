@@ -141,3 +141,27 @@ def error_response(
     if extra_headers:
         headers += extra_headers
     return Response(status=status, headers=headers, body=dumps(body))
+
+
+def stream_error_event(
+    family: Family, status: int, message: str | None = None, *, sse: bool = True, first: bool = False
+) -> bytes:
+    """The error a provider sends *inside* an SSE stream that already started with 200.
+
+    Anthropic documents ``event: error`` (e.g. ``overloaded_error``); OpenAI sends a
+    ``data:`` line whose JSON has an ``error`` object; Google sends its error envelope as a
+    ``data:`` record (or, in its JSON-array stream, as the array's last element; ``first``
+    says no element was written yet).
+    """
+    msg = message or _DEFAULT_MESSAGES.get(status, "Error.")
+    if family is Family.ANTHROPIC:
+        etype = _ANTHROPIC_TYPES.get(status, "api_error")
+        return b"event: error\ndata: " + dumps({"type": "error", "error": {"type": etype, "message": msg}}) + b"\n\n"
+    if family is Family.GEMINI:
+        gstatus = _GEMINI_STATUS.get(status, "INTERNAL")
+        if not sse:
+            record = dumps({"error": {"code": status, "message": msg, "status": gstatus}})
+            return (b"[" if first else b",\r\n") + record + b"]"
+        return b"data: " + dumps({"error": {"code": status, "message": msg, "status": gstatus}}) + b"\r\n\r\n"
+    etype, code = _OPENAI_TYPES.get(status, ("server_error", None))
+    return b"data: " + dumps({"error": {"message": msg, "type": etype, "param": None, "code": code}}) + b"\n\n"

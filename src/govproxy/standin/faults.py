@@ -24,6 +24,7 @@ class FaultKind(StrEnum):
     RESET_MID_STREAM = "reset_mid_stream"  # send ``after_chunks`` body chunks, then RST
     GARBAGE = "garbage"  # send bytes that are not HTTP, then close
     SLOW_FIRST_BYTE = "slow_first_byte"  # wait ``delay`` seconds, then answer normally
+    STREAM_ERROR = "stream_error"  # stream ``after_chunks`` events, then the provider's in-stream error event
 
 
 class Fault(BaseModel):
@@ -38,7 +39,7 @@ class Fault(BaseModel):
     )
     message: str | None = Field(default=None, description="error message in the provider's error body")
     delay: float | None = Field(default=None, ge=0, description="seconds for hang / slow_first_byte")
-    after_chunks: int = Field(default=1, ge=0, description="body chunks sent before reset_mid_stream")
+    after_chunks: int = Field(default=1, ge=0, description="body chunks sent before reset_mid_stream / stream_error")
     times: int | None = Field(default=None, ge=1, description="apply to the next K matching requests only")
     path_prefix: str | None = Field(default=None, description="match requests whose path starts with this")
     model: str | None = Field(default=None, description="match requests for this model name")

@@ -146,13 +146,13 @@ class Http11Server:
         self._server_header = server_header
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._sni_by_obj: dict[int, str] = {}
         if ssl_context is not None:
             ssl_context.sni_callback = self._on_sni
 
-    def _on_sni(self, sslobj: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> None:
-        if name:
-            self._sni_by_obj[id(sslobj)] = name
+    @staticmethod
+    def _on_sni(sslobj: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> None:
+        # Kept on the connection's own SSLObject: nothing outlives a failed handshake.
+        sslobj.standin_sni = name  # type: ignore[attr-defined]
 
     @property
     def port(self) -> int:
@@ -205,7 +205,7 @@ class Http11Server:
             await writer.start_tls(self._ssl, ssl_handshake_timeout=10)
             sslobj = writer.get_extra_info("ssl_object")
             if sslobj is not None:
-                sni = self._sni_by_obj.pop(id(sslobj), None)
+                sni = getattr(sslobj, "standin_sni", None)
                 alpn = sslobj.selected_alpn_protocol()
         conn = ConnectionInfo(id=conn_id, tls=self._ssl is not None, sni=sni, client=client, alpn=alpn)
         while True:
