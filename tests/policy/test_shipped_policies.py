@@ -1,0 +1,93 @@
+"""The shipped policies, decided through the real embedded engine (isolated regopy worker)."""
+
+from __future__ import annotations
+
+from tests.policy.helpers import make_input
+
+from govproxy.policy import PolicyDecider
+
+EU = {"tenants": {"eu": {"residency": ["eu"]}}}
+
+
+def test_plain_public_request_goes_where_asked(shipped_decider: PolicyDecider) -> None:
+    d = shipped_decider.decide_sync(make_input())
+    assert d.allow and d.route is None and d.error is None
+    assert d.engine == "embedded" and d.bundle_hash.startswith("sha256:")
+    assert all(c.provider != "openai" for c in d.candidates)
+
+
+def test_critical_goes_to_the_local_provider_only(shipped_decider: PolicyDecider) -> None:
+    d = shipped_decider.decide_sync(make_input(sensitivity="critical", findings={"PRIVATE_KEY": 1}))
+    assert d.allow
+    assert d.route is not None and d.route.provider == "local"
+    assert "govproxy.sensitivity" in d.rules_fired
+    assert all(c.provider == "local" for c in d.candidates)
+
+
+def test_critical_without_local_provider_is_denied_naming_the_policy(shipped_decider: PolicyDecider) -> None:
+    raw = {"providers": {"local": {"local": False, "region": "us"}}}
+    d = shipped_decider.decide_sync(make_input(raw, sensitivity="critical", findings={"PRIVATE_KEY": 1}))
+    assert not d.allow and d.status == 403
+    assert d.denied_by is not None and d.denied_by.rule == "govproxy.sensitivity"
+    assert d.denied_by.code == "sensitivity" and d.route is None and d.candidates == []
+
+
+def test_eu_tenant_is_rerouted_to_an_eu_provider(shipped_decider: PolicyDecider) -> None:
+    d = shipped_decider.decide_sync(make_input(EU, tenant="eu"))
+    assert d.allow and d.route is not None and d.route.provider == "mistral"
+    assert "govproxy.residency" in d.rules_fired
+
+
+def test_eu_tenant_without_eu_provider_gets_451(shipped_decider: PolicyDecider) -> None:
+    raw = {**EU, "providers_replace": True, "providers": {
+        "openai": {"kind": "openai", "hosts": ["api.openai.com"], "region": "us"},
+        "groq": {"kind": "openai-compatible", "hosts": ["api.groq.com"], "region": "us"},
+    }}
+    d = shipped_decider.decide_sync(make_input(raw, tenant="eu"))
+    assert not d.allow and d.status == 451
+    assert {r.code for r in d.deny} == {"residency"}
+
+
+def test_confidential_is_pseudonymised(shipped_decider: PolicyDecider) -> None:
+    d = shipped_decider.decide_sync(make_input(sensitivity="confidential", findings={"EMAIL": 2, "IBAN": 1}))
+    assert d.allow and d.route is None
+    assert d.redact == {"EMAIL": "pseudonymise", "IBAN": "pseudonymise"}
+    assert d.obligations.audit_content == "none"
+
+
+def test_tenant_provider_and_model_lists(shipped_decider: PolicyDecider) -> None:
+    raw = {"tenants": {"t": {"deny_providers": ["openai"]}, "m": {"allow_models": ["gpt-4o-mini"]}}}
+    d = shipped_decider.decide_sync(make_input(raw, tenant="t"))
+    assert not d.allow and d.denied_by and d.denied_by.code == "provider_not_allowed" and d.status == 403
+    d = shipped_decider.decide_sync(make_input(raw, tenant="m"))
+    assert not d.allow and d.denied_by and d.denied_by.code == "model_not_allowed"
+
+
+def test_exhausted_tenant_budget_denies(shipped_decider: PolicyDecider) -> None:
+    pin = make_input()
+    pin = pin.model_copy(update={"budget": pin.budget.model_copy(update={
+        "tenant": pin.budget.tenant.model_copy(update={"exhausted": True})})})
+    d = shipped_decider.decide_sync(pin)
+    assert not d.allow and d.denied_by and d.denied_by.code == "budget"
+
+
+def test_unhealthy_local_provider_means_critical_is_denied(shipped_decider: PolicyDecider) -> None:
+    from tests.policy.helpers import make_request
+    from govproxy.config import settings_from_dict
+    from govproxy.policy import build_policy_input
+
+    pin = build_policy_input(make_request(), sensitivity="critical", finding_counts={"PRIVATE_KEY": 1},
+                             categories={"secret"}, dlp_error=False, settings=settings_from_dict({}),
+                             provider_health={"local": {"healthy": False, "circuit": "open"}})
+    d = shipped_decider.decide_sync(pin)
+    assert not d.allow and d.denied_by and d.denied_by.code == "sensitivity"
+
+
+def test_async_decide_matches_sync(shipped_decider: PolicyDecider) -> None:
+    import asyncio
+
+    pin = make_input(EU, tenant="eu", sensitivity="internal", findings={"PERSON": 1})
+    a = asyncio.run(shipped_decider.decide(pin))
+    s = shipped_decider.decide_sync(pin)
+    assert a.model_dump() == s.model_dump()
+    assert a.route is not None and a.route.provider == "mistral" and a.redact == {"PERSON": "pseudonymise"}
