@@ -132,10 +132,12 @@ def test_openai_to_gemini_fields() -> None:
     assert b["systemInstruction"] == {"parts": [{"text": "You are terse.\n\nAnswer in French."}]}
     assert [c["role"] for c in b["contents"]] == ["user", "model", "user"]
     assert b["contents"][0]["parts"][1] == {"inlineData": {"mimeType": "image/png", "data": IMG}}
+    # Replayed calls carry Gemini's documented "no signature" sentinel (Gemini 3 requires one).
+    sig = "skip_thought_signature_validator"
     assert b["contents"][1]["parts"] == [
         {"text": "Checking."},
-        {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}},
-        {"functionCall": {"name": "get_weather", "args": {"city": "Lyon"}}},
+        {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": sig},
+        {"functionCall": {"name": "get_weather", "args": {"city": "Lyon"}}, "thoughtSignature": sig},
     ]
     assert b["contents"][2]["parts"][:2] == [
         {"functionResponse": {"name": "get_weather", "response": {"output": "18C"}}},

@@ -177,7 +177,7 @@ def write_request(req: ChatRequest, model: str, stream: bool, default_max_tokens
     }
     if req.system:
         body["system"] = "\n\n".join(req.system)
-    if req.tools and req.tool_choice != "none":
+    if req.tools:
         body["tools"] = [
             {
                 "name": t.name,
@@ -186,21 +186,17 @@ def write_request(req: ChatRequest, model: str, stream: bool, default_max_tokens
             }
             for t in req.tools
         ]
-        choice: dict[str, Any] | None = None
-        if req.tool_choice == "required":
-            choice = {"type": "any"}
-        elif req.tool_choice == "tool":
-            choice = {"type": "tool", "name": req.tool_choice_name}
-        elif req.tool_choice == "auto" or req.parallel_tool_calls is False:
-            choice = {"type": "auto"}
-        if choice is not None and req.parallel_tool_calls is False:
+        choice: dict[str, Any] | None = {
+            "required": {"type": "any"},
+            "tool": {"type": "tool", "name": req.tool_choice_name},
+            "none": {"type": "none"},
+            "auto": {"type": "auto"},
+        }.get(req.tool_choice or "")
+        if req.parallel_tool_calls is False and (choice is None or choice["type"] != "none"):
+            choice = choice or {"type": "auto"}
             choice["disable_parallel_tool_use"] = True
         if choice is not None:
             body["tool_choice"] = choice
-    elif req.tools:
-        # OpenAI's tool_choice "none" keeps tool definitions; Anthropic's {"type":"none"} does the same.
-        body["tools"] = [{"name": t.name, "input_schema": t.parameters} for t in req.tools]
-        body["tool_choice"] = {"type": "none"}
     if req.temperature is not None:
         body["temperature"] = min(float(req.temperature), 1.0)  # Anthropic's range is 0..1, OpenAI's 0..2
     if req.top_p is not None:

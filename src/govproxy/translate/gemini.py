@@ -33,6 +33,7 @@ STOP_OUT = {
     ir.STOP_LENGTH: "MAX_TOKENS",
     ir.STOP_FILTER: "SAFETY",
 }
+SKIP_THOUGHT_SIGNATURE = "skip_thought_signature_validator"
 # The OpenAPI subset Gemini's Schema accepts; other JSON Schema keywords are rejected upstream.
 _SCHEMA_KEYS = frozenset(
     {
@@ -177,7 +178,12 @@ def _write_part(p: Part, names: dict[str, str]) -> dict[str, Any]:
         return {"fileData": {"mimeType": p.media_type, "fileUri": p.url}}
     if isinstance(p, ToolCall):
         names[p.id] = p.name
-        return {"functionCall": {"name": p.name, "args": args_to_dict(p.arguments)}}
+        # Gemini 3 rejects replayed function calls without the thought signature it issued;
+        # a call that came from another format has none, and this documented sentinel says so.
+        return {
+            "functionCall": {"name": p.name, "args": args_to_dict(p.arguments)},
+            "thoughtSignature": SKIP_THOUGHT_SIGNATURE,
+        }
     name = p.name or names.get(p.call_id)
     if not name:
         raise TranslationError("gemini request: a tool result names no call made earlier in the conversation")

@@ -59,6 +59,7 @@ def endpoint_path(kind: ProviderKind, model: str, stream: bool) -> str:
     if fam is Family.ANTHROPIC:
         return "/v1/messages"
     method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    model = model.removeprefix("models/")
     return f"/v1beta/models/{quote(model, safe='.-_')}:{method}"
 
 
