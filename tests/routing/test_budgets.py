@@ -114,3 +114,18 @@ def test_budget_survives_a_restart(tmp_path: Path, clock: FakeClock) -> None:
 def test_negative_cost_is_rejected(store: StateStore, clock: FakeClock) -> None:
     with pytest.raises(ValueError):
         _tracker(store, clock).record("acme", "openai", Usage(1, 1), -5)
+
+
+def test_reservations_survive_a_redis_script_cache_flush(redis_url: str, clock: FakeClock) -> None:
+    import redis
+
+    from govproxy.routing.store import RedisStateStore
+
+    store = RedisStateStore(redis_url, clock=clock)
+    t = _tracker(store, clock, acme={"daily_tokens": 10})
+    t.reserve("acme", "openai", est_tokens=4, est_usd_micro=0)
+    redis.Redis.from_url(redis_url).script_flush()  # as after a Redis restart
+    t.reserve("acme", "openai", est_tokens=4, est_usd_micro=0)
+    with pytest.raises(BudgetExceeded):
+        t.reserve("acme", "openai", est_tokens=4, est_usd_micro=0)
+    store.close()

@@ -4,7 +4,7 @@ import pytest
 
 from govproxy.config import ModelMapping, ProviderConfig, settings_from_dict
 from govproxy.models import ProviderKind
-from govproxy.routing.cost import PriceTable, cost_usd, estimate_tokens, format_usd
+from govproxy.routing.cost import PriceTable, Usage, cost_usd, estimate_tokens, format_usd, usage_or_estimate
 from govproxy.routing.mapping import ModelMappingError, map_model
 
 
@@ -64,6 +64,11 @@ def test_token_estimate_is_marked() -> None:
     assert estimate_tokens(1) == 1
     cost = cost_usd(PriceTable(_providers()), "openai", "gpt-4o", estimate_tokens(400), 10, estimated=True)
     assert cost.estimated and cost.usage.estimated
+
+
+def test_reported_usage_wins_over_the_estimate() -> None:
+    assert usage_or_estimate((12, 34), input_token_estimate=999, output_chars=999) == Usage(12, 34, False)
+    assert usage_or_estimate(None, input_token_estimate=100, output_chars=40) == Usage(100, 10, True)
 
 
 def test_format_usd() -> None:

@@ -12,7 +12,7 @@ from govproxy.routing.config import (
     StateConfig,
     load_routing_settings,
 )
-from govproxy.routing.cost import Cost, PriceTable, Usage, cost_usd, estimate_tokens
+from govproxy.routing.cost import Cost, PriceTable, Usage, cost_usd, estimate_tokens, usage_or_estimate
 from govproxy.routing.explain import ExplanationStore
 from govproxy.routing.failover import Attempt, FinalOutcome, Outcome, OutcomeKind, attempt_chain, parse_retry_after
 from govproxy.routing.latency import LatencyTracker
@@ -59,4 +59,5 @@ __all__ = [
     "open_state_store",
     "parse_retry_after",
     "rank_candidates",
+    "usage_or_estimate",
 ]

@@ -75,7 +75,14 @@ class CircuitBreakers:
         self._store = store
         self._cfg = config
         self._clock = clock
-        self._on_change = on_change or (lambda _p, _c: None)
+        self._notify = on_change
+        self._last_seen: dict[str, Circuit] = {}
+
+    def _on_change(self, provider: str, circuit: Circuit) -> None:
+        """Tell the listener (metrics) when this instance learns of a different state."""
+        if self._notify is not None and self._last_seen.get(provider) is not circuit:
+            self._last_seen[provider] = circuit
+            self._notify(provider, circuit)
 
     # -- reading -------------------------------------------------------------------------
     def _view(self, doc: JsonDoc | None, now: float) -> tuple[Circuit, int, float]:

@@ -17,11 +17,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict
+from typing import Any, Literal
 
 from govproxy.config import Budget, ProviderConfig, TenantConfig
 from govproxy.routing.cost import MICRO, Usage
@@ -40,10 +39,9 @@ def usd_to_micro(usd: float | None) -> int | None:
     return int((Decimal(str(usd)) * MICRO).to_integral_value(rounding=ROUND_HALF_UP))
 
 
-class BudgetWindow(BaseModel):
+@dataclass(frozen=True, slots=True)
+class BudgetWindow:
     """One counter against one limit. Money is integer micro-USD (``unit: usd_micro``)."""
-
-    model_config = ConfigDict(frozen=True)
 
     period: Period
     unit: Literal["usd_micro", "tokens"]
@@ -53,29 +51,56 @@ class BudgetWindow(BaseModel):
     warn: bool = False
     exhausted: bool = False
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "period": self.period,
+            "unit": self.unit,
+            "used": self.used,
+            "limit": self.limit,
+            "percent": self.percent,
+            "warn": self.warn,
+            "exhausted": self.exhausted,
+        }
 
-class ScopeBudget(BaseModel):
-    model_config = ConfigDict(frozen=True)
 
+@dataclass(frozen=True, slots=True)
+class ScopeBudget:
     scope: Scope
     name: str
     exhausted: bool
     warn: bool
     windows: dict[str, BudgetWindow]  # daily_usd, monthly_usd, daily_tokens, monthly_tokens
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scope": self.scope,
+            "name": self.name,
+            "exhausted": self.exhausted,
+            "warn": self.warn,
+            "windows": {k: w.to_dict() for k, w in self.windows.items()},
+        }
 
-class BudgetState(BaseModel):
-    """What the policy sees: ``exhausted`` at 100 % of any limit, ``warn`` from 80 %."""
 
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, slots=True)
+class BudgetState:
+    """What the policy sees: ``exhausted`` at 100 % of any limit, ``warn`` from 80 %.
+
+    Plain dataclasses rather than pydantic: this is built for every candidate of every
+    request, and its shape is published through :meth:`for_policy` (integers, no floats).
+    """
 
     exhausted: bool
     warn: bool
     tenant: ScopeBudget
     provider: ScopeBudget
 
-    def for_policy(self) -> dict[str, object]:
-        return self.model_dump(mode="json")
+    def for_policy(self) -> dict[str, Any]:
+        return {
+            "exhausted": self.exhausted,
+            "warn": self.warn,
+            "tenant": self.tenant.to_dict(),
+            "provider": self.provider.to_dict(),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +123,15 @@ class BudgetExceeded(Exception):
         self.scope, self.name, self.window = scope, name, window
 
 
-def _periods(now: float) -> tuple[str, str]:
-    dt = datetime.fromtimestamp(now, UTC)
+@lru_cache(maxsize=8)
+def _periods_of_day(day_number: int) -> tuple[str, str]:
+    dt = datetime.fromtimestamp(day_number * 86400, UTC)
     return dt.strftime("%Y-%m-%d"), dt.strftime("%Y-%m")
+
+
+def _periods(now: float) -> tuple[str, str]:
+    """(UTC day, UTC month) stamps naming the counters in force at ``now``."""
+    return _periods_of_day(int(now // 86400))
 
 
 def _key(scope: Scope, name: str, period: Period, stamp: str) -> str:
@@ -135,22 +166,32 @@ class BudgetTracker:
         self._providers = providers
         self._tenants = tenants
         self._clock = clock
+        self._limit_cache: dict[tuple[Scope, str], tuple[int | None, int | None, int | None, int | None]] = {}
 
     def _budget(self, scope: Scope, name: str) -> Budget | None:
         cfg = (self._tenants if scope == "tenant" else self._providers).get(name)
         return cfg.budget if cfg is not None else None
+
+    def _limits(self, scope: Scope, name: str) -> tuple[int | None, int | None, int | None, int | None]:
+        """(daily µUSD, monthly µUSD, daily tokens, monthly tokens), converted once per name."""
+        key = (scope, name)
+        hit = self._limit_cache.get(key)
+        if hit is None:
+            b = self._budget(scope, name) or Budget()
+            hit = (usd_to_micro(b.daily_usd), usd_to_micro(b.monthly_usd), b.daily_tokens, b.monthly_tokens)
+            self._limit_cache[key] = hit
+        return hit
 
     def _deltas(
         self, tenant: str, provider: str, usd_micro: int, tokens: int, day: str, month: str, *, limits: bool
     ) -> list[CounterDelta]:
         out = []
         for scope, name in (("tenant", tenant), ("provider", provider)):
-            budget = self._budget(scope, name) if limits else None  # type: ignore[arg-type]
+            d_usd, m_usd, d_tok, m_tok = self._limits(scope, name)  # type: ignore[arg-type]
             for period, stamp in (("daily", day), ("monthly", month)):
                 lim_usd = lim_tok = None
-                if budget is not None:
-                    lim_usd = usd_to_micro(budget.daily_usd if period == "daily" else budget.monthly_usd)
-                    lim_tok = budget.daily_tokens if period == "daily" else budget.monthly_tokens
+                if limits:
+                    lim_usd, lim_tok = (d_usd, d_tok) if period == "daily" else (m_usd, m_tok)
                 out.append(
                     CounterDelta(
                         _key(scope, name, period, stamp),  # type: ignore[arg-type]
@@ -232,12 +273,12 @@ class BudgetTracker:
         return out
 
     def _scope(self, scope: Scope, name: str, daily: tuple[int, int], monthly: tuple[int, int]) -> ScopeBudget:
-        b = self._budget(scope, name) or Budget()
+        d_usd, m_usd, d_tok, m_tok = self._limits(scope, name)
         windows = {
-            "daily_usd": _window("daily", "usd_micro", daily[0], usd_to_micro(b.daily_usd)),
-            "monthly_usd": _window("monthly", "usd_micro", monthly[0], usd_to_micro(b.monthly_usd)),
-            "daily_tokens": _window("daily", "tokens", daily[1], b.daily_tokens),
-            "monthly_tokens": _window("monthly", "tokens", monthly[1], b.monthly_tokens),
+            "daily_usd": _window("daily", "usd_micro", daily[0], d_usd),
+            "monthly_usd": _window("monthly", "usd_micro", monthly[0], m_usd),
+            "daily_tokens": _window("daily", "tokens", daily[1], d_tok),
+            "monthly_tokens": _window("monthly", "tokens", monthly[1], m_tok),
         }
         return ScopeBudget(
             scope=scope,

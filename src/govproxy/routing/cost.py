@@ -153,6 +153,19 @@ def estimate_tokens(text_chars: int) -> int:
     return math.ceil(max(0, text_chars) / 4)
 
 
+def usage_or_estimate(
+    reported: tuple[int, int] | None, *, input_token_estimate: int, output_chars: int
+) -> Usage:
+    """The usage a response reported, or an estimate marked as such when it reported none.
+
+    ``reported`` is what the translation layer's ``extract_usage`` returns (input, output);
+    the estimate takes the request's token estimate and the length of the text produced.
+    """
+    if reported is not None:
+        return Usage(int(reported[0]), int(reported[1]), estimated=False)
+    return Usage(max(0, input_token_estimate), estimate_tokens(output_chars), estimated=True)
+
+
 def cost_usd(
     table: PriceTable, provider: str, model: str | None, input_tokens: int, output_tokens: int, *, estimated: bool = False
 ) -> Cost:

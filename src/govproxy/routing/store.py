@@ -166,9 +166,18 @@ class SQLiteStateStore:
             return self._read_doc(key, self._clock())
 
     def get_json_many(self, keys: Iterable[str]) -> dict[str, JsonDoc | None]:
+        names = list(keys)
+        out: dict[str, JsonDoc | None] = dict.fromkeys(names)
+        if not names:
+            return out
         now = self._clock()
+        marks = ",".join("?" * len(names))
         with self._lock:
-            return {k: self._read_doc(k, now) for k in keys}
+            rows = self._db.execute(f"SELECT key, value, expires FROM docs WHERE key IN ({marks})", names).fetchall()
+        for key, value, expires in rows:
+            if expires is None or expires >= now:
+                out[key] = _loads(value)
+        return out
 
     def update_json(self, key: str, fn: Updater, ttl_s: float | None = None) -> JsonDoc | None:
         with self._lock:
@@ -241,7 +250,7 @@ class RedisStateStore:
         except (redis.RedisError, ValueError) as exc:
             # The URL may carry a password: name only the error type.
             raise StateStoreError(f"cannot reach Redis state store: {type(exc).__name__}") from None
-        self._reserve = self._r.register_script(_RESERVE_LUA)
+        self._reserve_sha = _text(self._r.script_load(_RESERVE_LUA))
 
     def _ck(self, key: str) -> str:
         return f"{self._prefix}c:{key}"
@@ -284,7 +293,12 @@ class RedisStateStore:
                 -1 if d.limit_tokens is None else d.limit_tokens,
                 max(1, int(d.ttl_s)),
             ]
-        failed = int(self._reserve(keys=[self._ck(d.key) for d in items], args=args))
+        keys = [self._ck(d.key) for d in items]
+        try:
+            failed = int(self._r.evalsha(self._reserve_sha, len(keys), *keys, *args))
+        except self._redis_mod.exceptions.NoScriptError:  # the server restarted and lost its script cache
+            self._reserve_sha = _text(self._r.script_load(_RESERVE_LUA))
+            failed = int(self._r.evalsha(self._reserve_sha, len(keys), *keys, *args))
         return None if failed == 0 else items[failed - 1].key
 
     def get_json(self, key: str) -> JsonDoc | None:
@@ -321,6 +335,10 @@ class RedisStateStore:
 
     def close(self) -> None:
         self._r.close()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _loads(raw: bytes | str | None) -> JsonDoc | None:
