@@ -51,9 +51,8 @@ def test_clear_fault_by_id(server: StandinServer) -> None:
 
 def test_hang_forever_times_out_the_client_without_blocking_others(server: StandinServer) -> None:
     server.set_fault("hang", model="slow-model")
-    with raw_client(server, timeout=0.5) as c:
-        with pytest.raises(httpx.ReadTimeout):
-            c.post("/v1/chat/completions", headers=AUTH, json=chat_body(model="slow-model"))
+    with raw_client(server, timeout=0.5) as c, pytest.raises(httpx.ReadTimeout):
+        c.post("/v1/chat/completions", headers=AUTH, json=chat_body(model="slow-model"))
     # meanwhile the server answers everyone else at once
     with raw_client(server, timeout=2) as c:
         assert c.post("/v1/chat/completions", headers=AUTH, json=chat_body()).status_code == 200
@@ -71,9 +70,8 @@ def test_hang_then_answer_after_delay(server: StandinServer) -> None:
 
 def test_reset_before_response(server: StandinServer) -> None:
     server.set_fault("reset", times=1)
-    with raw_client(server) as c:
-        with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
-            c.post("/v1/chat/completions", headers=AUTH, json=chat_body())
+    with raw_client(server) as c, pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
+        c.post("/v1/chat/completions", headers=AUTH, json=chat_body())
     assert len(server.requests) == 1
     with pytest.raises(openai.APIConnectionError):
         server.set_fault("reset", times=1)
@@ -84,12 +82,11 @@ def test_reset_mid_stream_after_k_chunks(server: StandinServer) -> None:
     server.configure(chunk_size=4)
     server.set_fault("reset_mid_stream", after_chunks=3, times=1)
     received: list[bytes] = []
-    with raw_client(server) as c:
-        with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
-            with c.stream("POST", "/v1/chat/completions", headers=AUTH, json=chat_body(stream=True)) as r:
-                assert r.status_code == 200
-                for chunk in r.iter_raw():
-                    received.append(chunk)
+    with raw_client(server) as c, pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
+        with c.stream("POST", "/v1/chat/completions", headers=AUTH, json=chat_body(stream=True)) as r:
+            assert r.status_code == 200
+            for chunk in r.iter_raw():
+                received.append(chunk)
     data = b"".join(received)
     assert data.count(b"data: ") == 3
     assert b"[DONE]" not in data
@@ -109,16 +106,14 @@ def test_reset_mid_stream_seen_by_sdk_as_connection_error(server: StandinServer)
 
 def test_reset_mid_body_for_non_streaming_response(server: StandinServer) -> None:
     server.set_fault("reset_mid_stream", after_chunks=1, times=1)
-    with raw_client(server) as c:
-        with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
-            c.post("/v1/chat/completions", headers=AUTH, json=chat_body())
+    with raw_client(server) as c, pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
+        c.post("/v1/chat/completions", headers=AUTH, json=chat_body())
 
 
 def test_garbage_bytes(server: StandinServer) -> None:
     server.set_fault("garbage", times=1)
-    with raw_client(server) as c:
-        with pytest.raises(httpx.RemoteProtocolError):
-            c.post("/v1/chat/completions", headers=AUTH, json=chat_body())
+    with raw_client(server) as c, pytest.raises(httpx.RemoteProtocolError):
+        c.post("/v1/chat/completions", headers=AUTH, json=chat_body())
 
 
 def test_slow_first_byte_then_normal_answer(server: StandinServer) -> None:

@@ -21,7 +21,7 @@ needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed")
 def curl(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     assert CURL is not None
     return subprocess.run(
-        [CURL, "-sS", "--noproxy", "*", *args], input=stdin, capture_output=True, text=True, timeout=20
+        [CURL, "-sS", "--noproxy", "*", *args], input=stdin, check=False, capture_output=True, text=True, timeout=20
     )
 
 
@@ -52,14 +52,14 @@ def test_subprocess_reuses_existing_cert_dir(tmp_path: Path, certs: CertBundle) 
 
 
 def test_cli_rejects_tls_without_cert_dir() -> None:
-    r = subprocess.run([sys.executable, "-m", "govproxy.standin", "--tls"], capture_output=True, text=True, timeout=20)
+    r = subprocess.run([sys.executable, "-m", "govproxy.standin", "--tls"], check=False, capture_output=True, text=True, timeout=20)
     assert r.returncode == 2 and "--cert-dir" in r.stderr
 
 
 def test_cli_reports_a_port_in_use() -> None:
     with StandinServer() as s:
         r = subprocess.run(
-            [sys.executable, "-m", "govproxy.standin", "--port", str(s.port)], capture_output=True, text=True, timeout=20
+            [sys.executable, "-m", "govproxy.standin", "--port", str(s.port)], check=False, capture_output=True, text=True, timeout=20
         )
     assert r.returncode == 1 and "cannot start" in r.stderr
 

@@ -157,16 +157,15 @@ def test_streams_do_not_block_each_other(certs: CertBundle) -> None:
 def test_first_chunk_arrives_before_the_stream_ends(server: StandinServer) -> None:
     server.configure(chunk_size=4, chunk_delay=0.05)
     arrivals: list[float] = []
-    with raw_client(server) as c:
-        with c.stream(
-            "POST",
-            "/v1/chat/completions",
-            headers=AUTH,
-            json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "a" * 40}]},
-        ) as r:
-            for line in r.iter_lines():
-                if line.startswith("data: {"):
-                    arrivals.append(time.monotonic())
+    with raw_client(server) as c, c.stream(
+        "POST",
+        "/v1/chat/completions",
+        headers=AUTH,
+        json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "a" * 40}]},
+    ) as r:
+        for line in r.iter_lines():
+            if line.startswith("data: {"):
+                arrivals.append(time.monotonic())
     assert len(arrivals) >= 10
     assert arrivals[-1] - arrivals[0] >= 0.05 * (len(arrivals) - 2)
 
@@ -187,3 +186,11 @@ def test_placeholder_is_split_across_stream_events(server: StandinServer) -> Non
     pieces = [d for d in deltas if d]
     assert "".join(pieces) == "echo: write to [EMAIL_1] today"
     assert not any("[EMAIL_1]" in p for p in pieces)
+
+
+def test_resolve_pins_cover_concrete_provider_hosts(server: StandinServer) -> None:
+    pins = server.resolve_pins()
+    assert pins["api.openai.com:443"] == f"127.0.0.1:{server.port}"
+    assert "generativelanguage.googleapis.com:443" in pins
+    assert not any("*" in k for k in pins)
+    assert server.resolve_pins(["myres.openai.azure.com"]) == {"myres.openai.azure.com:443": f"127.0.0.1:{server.port}"}

@@ -24,9 +24,9 @@ from govproxy.standin.certs import CertBundle, ca_bundle_with_public_roots, make
 from govproxy.standin.client import StandinClient
 from govproxy.standin.echo import ECHO_PREFIX, TOOL_TRIGGER
 from govproxy.standin.faults import Fault, FaultKind
+from govproxy.standin.process import StandinProcess
 from govproxy.standin.recording import RecordedRequest
 from govproxy.standin.server import StandinServer, standin_server
-from govproxy.standin.process import StandinProcess
 
 __all__ = [
     "ECHO_PREFIX",

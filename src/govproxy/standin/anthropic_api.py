@@ -50,7 +50,7 @@ def _first_tool_name(tools: Any) -> str | None:
     if isinstance(tools, list):
         for tool in tools:
             if isinstance(tool, dict) and isinstance(tool.get("name"), str):
-                return tool["name"]
+                return str(tool["name"])
     return None
 
 

@@ -139,13 +139,17 @@ def _missing_key_message(family: Family) -> tuple[int, str]:
     if family is Family.GEMINI:
         return (
             403,
-            "Method doesn't allow unregistered callers (callers without established identity). "
-            "Please use API Key or other form of API consumer identity to call this API.",
+            (
+                "Method doesn't allow unregistered callers (callers without established identity). "
+                "Please use API Key or other form of API consumer identity to call this API."
+            ),
         )
     return (
         401,
-        "You didn't provide an API key. You need to provide your API key in an Authorization header "
-        "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+        (
+            "You didn't provide an API key. You need to provide your API key in an Authorization header "
+            "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+        ),
     )
 
 
@@ -165,7 +169,7 @@ def _model_hint(req: HttpRequest, body: Any) -> str | None:
     if m2:
         return m2.group(1)
     if isinstance(body, dict) and isinstance(body.get("model"), str):
-        return body["model"]
+        return str(body["model"])
     return None
 
 
@@ -307,7 +311,7 @@ class StandinApp:
         )
         try:
             return route.handler(call)
-        except Exception as exc:  # a stand-in bug must surface as a 500, not a dropped connection
+        except Exception as exc:  # noqa: BLE001 - a stand-in bug must surface as a 500, not a dropped connection
             return error_response(family, 500, f"stand-in internal error: {type(exc).__name__}")
 
 

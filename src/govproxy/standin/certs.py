@@ -97,7 +97,7 @@ def make_test_certs(
     """
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = _dt.datetime.now(_dt.UTC)
     not_before = now - _dt.timedelta(hours=1)
     not_after = now + _dt.timedelta(days=days)
 

@@ -126,6 +126,7 @@ def error_response(
     msg = message or _DEFAULT_MESSAGES.get(status, "Error.")
     rid = request_id_header(family)
     headers: list[tuple[str, str]] = [("content-type", "application/json"), rid]
+    body: dict[str, object]
     if family is Family.OPENAI:
         etype, code = _OPENAI_TYPES.get(status, ("server_error" if status >= 500 else "invalid_request_error", None))
         body = {"error": {"message": msg, "type": etype, "param": None, "code": code}}

@@ -53,9 +53,7 @@ class Fault(BaseModel):
     def matches(self, path: str, model: str | None) -> bool:
         if self.path_prefix is not None and not path.startswith(self.path_prefix):
             return False
-        if self.model is not None and self.model != model:
-            return False
-        return True
+        return self.model is None or self.model == model
 
 
 class FaultRule(BaseModel):

@@ -62,7 +62,7 @@ def _first_function(tools: Any) -> str | None:
         decls = tool.get("functionDeclarations") or tool.get("function_declarations") or []
         for decl in decls:
             if isinstance(decl, dict) and isinstance(decl.get("name"), str):
-                return decl["name"]
+                return str(decl["name"])
     return None
 
 

@@ -174,7 +174,7 @@ class Http11Server:
         if self._server is not None:
             try:
                 await asyncio.wait_for(self._server.wait_closed(), 2)
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 pass
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -371,10 +371,10 @@ class Http11Server:
 
 async def _aiter(chunks: Iterable[bytes] | AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     if hasattr(chunks, "__aiter__"):
-        async for c in chunks:  # type: ignore[union-attr]
+        async for c in chunks:
             yield c
     else:
-        for c in chunks:  # type: ignore[union-attr]
+        for c in chunks:
             yield c
 
 

@@ -76,7 +76,7 @@ def _first_tool_name(tools: Any) -> str | None:
         if isinstance(tool, dict):
             fn = tool.get("function") if isinstance(tool.get("function"), dict) else tool
             if isinstance(fn, dict) and isinstance(fn.get("name"), str):
-                return fn["name"]
+                return str(fn["name"])
     return None
 
 
@@ -249,7 +249,7 @@ def _first_function_tool(tools: Any) -> str | None:
         return None
     for tool in tools:
         if isinstance(tool, dict) and tool.get("type") == "function" and isinstance(tool.get("name"), str):
-            return tool["name"]
+            return str(tool["name"])
     return None
 
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from govproxy.standin.client import StandinClient
 
@@ -46,7 +46,7 @@ class StandinProcess:
         self.info: dict[str, Any] = {}
         self.ca_file = Path(cert_dir) / "ca.pem" if tls and cert_dir else None
 
-    def start(self) -> StandinProcess:
+    def start(self) -> Self:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self._proc = subprocess.Popen(self._args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         assert self._proc.stdout is not None
@@ -97,7 +97,7 @@ class StandinProcess:
                 stream.close()
         self._proc = None
 
-    def __enter__(self) -> StandinProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

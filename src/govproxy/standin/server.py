@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from govproxy.standin.app import StandinApp
 from govproxy.standin.certs import CertBundle
@@ -65,7 +65,7 @@ class StandinServer:
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self) -> StandinServer:
+    def start(self) -> Self:
         """Start serving; returns once the socket is listening (errors are raised here)."""
         if self._thread is not None:
             raise RuntimeError("stand-in server already started")
@@ -77,7 +77,7 @@ class StandinServer:
             self._loop = loop
             try:
                 loop.run_until_complete(self._main(ready))
-            except BaseException as exc:  # surface startup errors to the caller's thread
+            except BaseException as exc:  # noqa: BLE001 - surface startup errors to the caller's thread
                 failure.append(exc)
                 ready.set()
             finally:
@@ -116,7 +116,7 @@ class StandinServer:
         self._thread.join(timeout=10)
         self._thread = None
 
-    def __enter__(self) -> StandinServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -137,6 +137,19 @@ class StandinServer:
         """Base URL without a trailing slash, e.g. ``https://127.0.0.1:PORT``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
+
+    def resolve_pins(self, hosts: list[str] | None = None, port: int = 443) -> dict[str, str]:
+        """``{"api.openai.com:443": "127.0.0.1:PORT", ...}`` for govproxy's ``proxy.resolve``.
+
+        Sends every built-in provider host (or ``hosts``) to this stand-in, so govproxy
+        connects, verifies TLS and sends SNI exactly as for the real host. Wildcard
+        patterns (``*.openai.azure.com``) cannot be pinned and are skipped: pass concrete
+        names such as ``myres.openai.azure.com``.
+        """
+        from govproxy.standin.certs import provider_hostnames
+
+        names = hosts if hosts is not None else provider_hostnames()
+        return {f"{h}:{port}": f"{self.host}:{self.port}" for h in names if "*" not in h}
 
     @property
     def ca_file(self) -> Path | None:
