@@ -40,7 +40,7 @@ def _decider(tmp_path: Path, **kw: object) -> PolicyDecider:
 
 
 def test_engine_segfault_denies_that_request_and_the_next_is_decided(tmp_path: Path) -> None:
-    decider = _decider(tmp_path)
+    decider = _decider(tmp_path, timeout_ms=10_000)  # building the 100 KB string takes a while on a busy box
     try:
         active_pid, _ = decider.engine.worker_pids()  # type: ignore[attr-defined]
         d = decider.decide_sync(make_input(model="boom"))

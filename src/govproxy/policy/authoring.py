@@ -174,7 +174,9 @@ def lint_text(text: str, file: str) -> list[PolicyIssue]:
 def check(directory: str | Path, sample_input: dict[str, Any] | None = None) -> tuple[list[PolicyIssue], list[PolicyIssue]]:
     """(errors, warnings) for a policy directory. Errors stop a reload; warnings do not."""
     source = load_source(directory)
-    modules = source.all_modules()
+    # Tests are compiled and run by `policy test` (isolated); rego-cpp can abort while
+    # compiling some `with` constructs, which must not take `check` down with it.
+    modules = source.modules
     display = _display(source)
     errors = compile_check(modules, source.data, display)
     warnings: list[PolicyIssue] = []

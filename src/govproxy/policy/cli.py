@@ -118,7 +118,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             p = Path(item)
             if p.is_dir():
                 src = load_source(p)
-                for rel, text in src.all_modules().items():
+                for rel, text in src.modules.items():  # policies, not their tests
                     sources[str(p / rel)] = text
                 if src.data:
                     interp.add_data(src.data)
