@@ -30,6 +30,10 @@ def main() -> None:
     if action == "record":
         for _ in range(n):
             router.record_usage(tenant="acme", provider="openai", model="gpt-4o-mini", usage=Usage(1, 0))
+        # Alone this process spends 100 of 150 tokens: it sees "exhausted" only through the other's spend.
+        deadline = time.time() + 20
+        while not router.budget_state("acme", "openai").exhausted and time.time() < deadline:
+            time.sleep(0.01)
     elif action == "reserve":
         won = 0
         for _ in range(n):
