@@ -22,27 +22,56 @@ TOOL = {
     "function": {
         "name": "lookup_order",
         "description": "Look up an order by id",
-        "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]},
+        "parameters": {
+            "type": "object",
+            "properties": {"order_id": {"type": "string"}},
+            "required": ["order_id"],
+        },
     },
 }
 
 
 def request_4k() -> dict:
     filler = "The customer asked about delivery windows and the refund policy for damaged goods. "
-    messages = [{"role": "system", "content": "You are a helpful support agent. " + filler * 3}]
+    messages = [
+        {"role": "system", "content": "You are a helpful support agent. " + filler * 3}
+    ]
     for i in range(9):
         messages.append({"role": "user", "content": f"Question {i}: " + filler * 2})
         messages.append({"role": "assistant", "content": f"Answer {i}: " + filler})
     messages.append(
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "lookup_order", "arguments": '{"order_id":"A-1"}'}}]}
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {
+                        "name": "lookup_order",
+                        "arguments": '{"order_id":"A-1"}',
+                    },
+                }
+            ],
+        }
     )
-    messages.append({"role": "tool", "tool_call_id": "call_1", "content": '{"status":"shipped"}'})
-    body = {"model": "gpt-4o", "messages": messages, "tools": [TOOL], "temperature": 0.2, "max_tokens": 512}
+    messages.append(
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"status":"shipped"}'}
+    )
+    body = {
+        "model": "gpt-4o",
+        "messages": messages,
+        "tools": [TOOL],
+        "temperature": 0.2,
+        "max_tokens": 512,
+    }
     return body
 
 
 def response_4k() -> dict:
-    text = "Your order A-1 has shipped and should arrive within three business days. " * 50
+    text = (
+        "Your order A-1 has shipped and should arrive within three business days. " * 50
+    )
     return {
         "id": "msg_01",
         "type": "message",
@@ -93,22 +122,40 @@ def main() -> None:
     n = ap.parse_args().iterations
     req, resp = request_4k(), response_4k()
     req_raw, resp_raw = json.dumps(req).encode(), json.dumps(resp).encode()
-    print(f"request body {len(req_raw)} B, response body {len(resp_raw)} B, {n} iterations")
+    print(
+        f"request body {len(req_raw)} B, response body {len(resp_raw)} B, {n} iterations"
+    )
 
-    def baseline() -> None:  # what the proxy does anyway: parse and re-serialise both bodies
+    def baseline() -> (
+        None
+    ):  # what the proxy does anyway: parse and re-serialise both bodies
         json.dumps(json.loads(req_raw))
         json.dumps(json.loads(resp_raw))
 
     def translated() -> None:
-        tr = translate_request(json.loads(req_raw), K.OPENAI, K.ANTHROPIC, target_model="claude-x", stream=False)
+        tr = translate_request(
+            json.loads(req_raw),
+            K.OPENAI,
+            K.ANTHROPIC,
+            target_model="claude-x",
+            stream=False,
+        )
         json.dumps(tr.body)
-        json.dumps(translate_response(json.loads(resp_raw), K.ANTHROPIC, K.OPENAI, requested_model="gpt-4o"))
+        json.dumps(
+            translate_response(
+                json.loads(resp_raw), K.ANTHROPIC, K.OPENAI, requested_model="gpt-4o"
+            )
+        )
 
     def dict_only() -> None:
-        translate_request(req, K.OPENAI, K.ANTHROPIC, target_model="claude-x", stream=False)
+        translate_request(
+            req, K.OPENAI, K.ANTHROPIC, target_model="claude-x", stream=False
+        )
         translate_response(resp, K.ANTHROPIC, K.OPENAI, requested_model="gpt-4o")
 
-    gem_req = translate_request(req, K.OPENAI, K.GEMINI, target_model="g", stream=False).body
+    gem_req = translate_request(
+        req, K.OPENAI, K.GEMINI, target_model="g", stream=False
+    ).body
     gem_resp = translate_response(resp, K.ANTHROPIC, K.GEMINI, requested_model="g")
 
     def gemini_dict_only() -> None:
@@ -122,35 +169,55 @@ def main() -> None:
     print("\nnon-streaming, 4 KB request + 4 KB response (µs)        p50      p99")
     print(f"  baseline: json parse + serialise both              {b50:8.1f} {b99:8.1f}")
     print(f"  openai→anthropic→openai incl. JSON                 {t50:8.1f} {t99:8.1f}")
-    print(f"  translation alone (added) openai⇄anthropic         {d50:8.1f} {d99:8.1f}   target ≤ 500")
-    print(f"  translation alone (added) openai⇄gemini            {g50:8.1f} {g99:8.1f}   target ≤ 500")
-    print(f"  added over baseline (incl. JSON)                   {t50 - b50:8.1f}            ratio {t50 / b50:.2f}x")
+    print(
+        f"  translation alone (added) openai⇄anthropic         {d50:8.1f} {d99:8.1f}   target ≤ 500"
+    )
+    print(
+        f"  translation alone (added) openai⇄gemini            {g50:8.1f} {g99:8.1f}   target ≤ 500"
+    )
+    print(
+        f"  added over baseline (incl. JSON)                   {t50 - b50:8.1f}            ratio {t50 / b50:.2f}x"
+    )
     del gem_req
 
     head, delta = first_token_stream()
 
     def ttft(upstream: K, client: K, factory=None) -> Callable[[], object]:
         def run() -> object:
-            st = StreamTranslator(upstream, client, requested_model="gpt-4o", text_transform_factory=factory)
+            st = StreamTranslator(
+                upstream,
+                client,
+                requested_model="gpt-4o",
+                text_transform_factory=factory,
+            )
             out = st.feed(head)
             assert b"Hello" in out
             return out
 
         return run
 
-    print("\nstreaming: construct translator + feed first upstream chunk (message_start … first delta) (µs)")
+    print(
+        "\nstreaming: construct translator + feed first upstream chunk (message_start … first delta) (µs)"
+    )
     base50, _ = p50_us(ttft(K.ANTHROPIC, K.ANTHROPIC), n)
     print(f"  passthrough (same format, no transform)            {base50:8.1f}")
     for label, up, cl, fac in [
         ("anthropic → openai", K.ANTHROPIC, K.OPENAI, None),
         ("anthropic → gemini", K.ANTHROPIC, K.GEMINI, None),
         ("anthropic → openai with restore transform", K.ANTHROPIC, K.OPENAI, Restorer),
-        ("anthropic → anthropic with restore transform", K.ANTHROPIC, K.ANTHROPIC, Restorer),
+        (
+            "anthropic → anthropic with restore transform",
+            K.ANTHROPIC,
+            K.ANTHROPIC,
+            Restorer,
+        ),
     ]:
         m50, m99 = p50_us(ttft(up, cl, fac), n)
         print(f"  {label:<50} {m50:8.1f} p99 {m99:7.1f}   target ≤ 1000")
 
-    st = StreamTranslator(K.ANTHROPIC, K.OPENAI, requested_model="gpt-4o", text_transform_factory=Restorer)
+    st = StreamTranslator(
+        K.ANTHROPIC, K.OPENAI, requested_model="gpt-4o", text_transform_factory=Restorer
+    )
     st.feed(head)
     per_delta, _ = p50_us(lambda: st.feed(delta), n)
     print(f"  per later delta event (anthropic → openai, restore) {per_delta:7.1f}")

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 from govproxy.models import ProviderKind
 from govproxy.translate import (
@@ -45,7 +45,7 @@ class Gateway:
         assert self.server is not None
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def __enter__(self) -> Gateway:
+    def __enter__(self) -> Self:
         gw = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,12 +54,22 @@ class Gateway:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                stream = bool(body.get("stream")) or "streamGenerateContent" in self.path
-                tr = translate_request(body, gw.client, gw.upstream, target_model=gw.target_model, stream=stream)
+                stream = (
+                    bool(body.get("stream")) or "streamGenerateContent" in self.path
+                )
+                tr = translate_request(
+                    body,
+                    gw.client,
+                    gw.upstream,
+                    target_model=gw.target_model,
+                    stream=stream,
+                )
                 gw.seen.append(tr)
                 status, payload = gw.answer(tr)
                 if status != 200:
-                    status, err = translate_error(status, json.loads(payload), gw.upstream, gw.client)
+                    status, err = translate_error(
+                        status, json.loads(payload), gw.upstream, gw.client
+                    )
                     self._send(status, "application/json", json.dumps(err).encode())
                 elif stream:
                     st = StreamTranslator(
@@ -77,7 +87,12 @@ class Gateway:
                         self.wfile.flush()
                     self.wfile.write(st.finish())
                 else:
-                    out = translate_response(json.loads(payload), gw.upstream, gw.client, requested_model=body.get("model", ""))
+                    out = translate_response(
+                        json.loads(payload),
+                        gw.upstream,
+                        gw.client,
+                        requested_model=body.get("model", ""),
+                    )
                     self._send(200, "application/json", json.dumps(out).encode())
 
             def _send(self, status: int, ctype: str, data: bytes) -> None:
@@ -88,10 +103,14 @@ class Gateway:
                 self.wfile.write(data)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            daemon=True,
+        ).start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         assert self.server is not None
         self.server.shutdown()
         self.server.server_close()

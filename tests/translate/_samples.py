@@ -27,14 +27,18 @@ def openai_sse(*chunks: dict[str, Any], done: bool = True, crlf: bool = False) -
     return out.encode()
 
 
-def _oc(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> dict[str, Any]:
+def _oc(
+    delta: dict[str, Any] | None, finish: str | None = None, **extra: Any
+) -> dict[str, Any]:
     chunk: dict[str, Any] = {
         "id": "chatcmpl-AbC123",
         "object": "chat.completion.chunk",
         "created": 1732000000,
         "model": "gpt-4o-2024-08-06",
         "system_fingerprint": "fp_1",
-        "choices": [] if delta is None else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        "choices": []
+        if delta is None
+        else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
     }
     chunk.update(extra)
     return chunk
@@ -46,7 +50,18 @@ OPENAI_STREAM = openai_sse(
     _oc({"content": "Hello <PER"}),
     _oc({"content": "SON_1>, the weather in "}),
     _oc({"content": "Paris is é."}),
-    _oc({"tool_calls": [{"index": 0, "id": "call_Xy1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}),
+    _oc(
+        {
+            "tool_calls": [
+                {
+                    "index": 0,
+                    "id": "call_Xy1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": ""},
+                }
+            ]
+        }
+    ),
     _oc({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]}),
     _oc({"tool_calls": [{"index": 0, "function": {"arguments": ' "<PERSON_1>"}'}}]}),
     _oc({}, "tool_calls"),
@@ -56,7 +71,9 @@ OPENAI_STREAM = openai_sse(
 
 def anthropic_sse(*events: dict[str, Any], crlf: bool = False) -> bytes:
     nl = "\r\n" if crlf else "\n"
-    return "".join(f"event: {e['type']}{nl}data: {json.dumps(e)}{nl}{nl}" for e in events).encode()
+    return "".join(
+        f"event: {e['type']}{nl}data: {json.dumps(e)}{nl}{nl}" for e in events
+    ).encode()
 
 
 ANTHROPIC_STREAM = anthropic_sse(
@@ -73,22 +90,59 @@ ANTHROPIC_STREAM = anthropic_sse(
             "usage": {"input_tokens": 31, "output_tokens": 1},
         },
     },
-    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "text", "text": ""},
+    },
     {"type": "ping"},
-    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello <PER"}},
-    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "SON_1>, the weather in "}},
-    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Paris is é."}},
+    {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": "Hello <PER"},
+    },
+    {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": "SON_1>, the weather in "},
+    },
+    {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": "Paris is é."},
+    },
     {"type": "content_block_stop", "index": 0},
     {
         "type": "content_block_start",
         "index": 1,
-        "content_block": {"type": "tool_use", "id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "name": "get_weather", "input": {}},
+        "content_block": {
+            "type": "tool_use",
+            "id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6",
+            "name": "get_weather",
+            "input": {},
+        },
     },
-    {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": ""}},
-    {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": '{"city":'}},
-    {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": ' "<PERSON_1>"}'}},
+    {
+        "type": "content_block_delta",
+        "index": 1,
+        "delta": {"type": "input_json_delta", "partial_json": ""},
+    },
+    {
+        "type": "content_block_delta",
+        "index": 1,
+        "delta": {"type": "input_json_delta", "partial_json": '{"city":'},
+    },
+    {
+        "type": "content_block_delta",
+        "index": 1,
+        "delta": {"type": "input_json_delta", "partial_json": ' "<PERSON_1>"}'},
+    },
     {"type": "content_block_stop", "index": 1},
-    {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None}, "usage": {"output_tokens": 17}},
+    {
+        "type": "message_delta",
+        "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+        "usage": {"output_tokens": 17},
+    },
     {"type": "message_stop"},
 )
 
@@ -98,7 +152,11 @@ def gemini_sse(*chunks: dict[str, Any]) -> bytes:
     return "".join(f"data: {json.dumps(c)}\r\n\r\n" for c in chunks).encode()
 
 
-def _gc(parts: list[dict[str, Any]], finish: str | None = None, usage: dict[str, int] | None = None) -> dict[str, Any]:
+def _gc(
+    parts: list[dict[str, Any]],
+    finish: str | None = None,
+    usage: dict[str, int] | None = None,
+) -> dict[str, Any]:
     cand: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
     if finish:
         cand["finishReason"] = finish
@@ -130,7 +188,9 @@ class Restorer:
     PATTERN = re.compile(r"<[A-Z]+_\d+>")
 
     def __init__(self, mapping: dict[str, str] | None = None) -> None:
-        self.mapping = mapping if mapping is not None else {"<PERSON_1>": "Alice Martin"}
+        self.mapping = (
+            mapping if mapping is not None else {"<PERSON_1>": "Alice Martin"}
+        )
         self.held = ""
         self.flushed = False
 
@@ -141,7 +201,9 @@ class Restorer:
             self.held, text = text[cut:], text[:cut]
         else:
             self.held = ""
-        return self.PATTERN.sub(lambda m: self.mapping.get(m.group(0), m.group(0)), text)
+        return self.PATTERN.sub(
+            lambda m: self.mapping.get(m.group(0), m.group(0)), text
+        )
 
     def flush(self) -> str:
         self.flushed = True
@@ -211,7 +273,9 @@ def summarise(fam: str, data: bytes) -> dict[str, Any]:
                 delta = ch["delta"]
                 text += delta.get("content") or ""
                 for tc in delta.get("tool_calls") or ():
-                    slot = tools.setdefault(tc["index"], {"name": "", "args": "", "id": None})
+                    slot = tools.setdefault(
+                        tc["index"], {"name": "", "args": "", "id": None}
+                    )
                     slot["id"] = tc.get("id") or slot["id"]
                     slot["name"] += (tc.get("function") or {}).get("name") or ""
                     slot["args"] += (tc.get("function") or {}).get("arguments") or ""
@@ -252,13 +316,23 @@ def summarise(fam: str, data: bytes) -> dict[str, Any]:
                     if "text" in p:
                         text += p["text"]
                     if "functionCall" in p:
-                        tools[len(tools)] = {"name": p["functionCall"]["name"], "args": json.dumps(p["functionCall"]["args"]), "id": None}
+                        tools[len(tools)] = {
+                            "name": p["functionCall"]["name"],
+                            "args": json.dumps(p["functionCall"]["args"]),
+                            "id": None,
+                        }
                 stop = cand.get("finishReason") or stop
             if d.get("usageMetadata") and "candidatesTokenCount" in d["usageMetadata"]:
-                usage = (d["usageMetadata"]["promptTokenCount"], d["usageMetadata"]["candidatesTokenCount"])
+                usage = (
+                    d["usageMetadata"]["promptTokenCount"],
+                    d["usageMetadata"]["candidatesTokenCount"],
+                )
     return {
         "text": text,
-        "tools": [(t["name"], json.loads(t["args"]) if t["args"] else {}) for _, t in sorted(tools.items())],
+        "tools": [
+            (t["name"], json.loads(t["args"]) if t["args"] else {})
+            for _, t in sorted(tools.items())
+        ],
         "stop": stop,
         "usage": usage,
     }

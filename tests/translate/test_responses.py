@@ -8,7 +8,12 @@ import json
 import pytest
 
 from govproxy.models import ProviderKind as K
-from govproxy.translate import extract_usage, transform_json_response, translate_error, translate_response
+from govproxy.translate import (
+    extract_usage,
+    transform_json_response,
+    translate_error,
+    translate_response,
+)
 
 from .test_sdk_parse import UPSTREAM_JSON
 
@@ -18,22 +23,43 @@ GEMINI_RESP = UPSTREAM_JSON[K.GEMINI]
 RESPONSES = {K.OPENAI: OPENAI_RESP, K.ANTHROPIC: ANTHROPIC_RESP, K.GEMINI: GEMINI_RESP}
 
 
-def _assemble(kind: K, body: dict) -> tuple[str, list[tuple[str, dict]], str, tuple[int, int]]:
+def _assemble(
+    kind: K, body: dict
+) -> tuple[str, list[tuple[str, dict]], str, tuple[int, int]]:
     if kind is K.OPENAI:
         msg = body["choices"][0]["message"]
-        tools = [(t["function"]["name"], json.loads(t["function"]["arguments"])) for t in msg.get("tool_calls") or ()]
+        tools = [
+            (t["function"]["name"], json.loads(t["function"]["arguments"]))
+            for t in msg.get("tool_calls") or ()
+        ]
         u = body["usage"]
-        return msg["content"] or "", tools, body["choices"][0]["finish_reason"], (u["prompt_tokens"], u["completion_tokens"])
+        return (
+            msg["content"] or "",
+            tools,
+            body["choices"][0]["finish_reason"],
+            (u["prompt_tokens"], u["completion_tokens"]),
+        )
     if kind is K.ANTHROPIC:
         text = "".join(b["text"] for b in body["content"] if b["type"] == "text")
-        tools = [(b["name"], b["input"]) for b in body["content"] if b["type"] == "tool_use"]
+        tools = [
+            (b["name"], b["input"]) for b in body["content"] if b["type"] == "tool_use"
+        ]
         u = body["usage"]
         return text, tools, body["stop_reason"], (u["input_tokens"], u["output_tokens"])
     parts = body["candidates"][0]["content"]["parts"]
     text = "".join(p.get("text", "") for p in parts)
-    tools = [(p["functionCall"]["name"], p["functionCall"]["args"]) for p in parts if "functionCall" in p]
+    tools = [
+        (p["functionCall"]["name"], p["functionCall"]["args"])
+        for p in parts
+        if "functionCall" in p
+    ]
     u = body["usageMetadata"]
-    return text, tools, body["candidates"][0]["finishReason"], (u["promptTokenCount"], u["candidatesTokenCount"])
+    return (
+        text,
+        tools,
+        body["candidates"][0]["finishReason"],
+        (u["promptTokenCount"], u["candidatesTokenCount"]),
+    )
 
 
 STOPS = {K.OPENAI: "tool_calls", K.ANTHROPIC: "tool_use", K.GEMINI: "STOP"}
@@ -51,12 +77,18 @@ def test_response_translation_keeps_text_tools_stop_and_usage(src: K, dst: K) ->
     assert stop == STOPS[dst]
     assert usage == (20, 10)
     if src is not dst:
-        model_field = {K.OPENAI: "model", K.ANTHROPIC: "model", K.GEMINI: "modelVersion"}[dst]
+        model_field = {
+            K.OPENAI: "model",
+            K.ANTHROPIC: "model",
+            K.GEMINI: "modelVersion",
+        }[dst]
         assert out[model_field] == "asked-model"
 
 
 def test_openai_response_shape_for_the_sdk() -> None:
-    out = translate_response(ANTHROPIC_RESP, K.ANTHROPIC, K.OPENAI, requested_model="gpt-4o")
+    out = translate_response(
+        ANTHROPIC_RESP, K.ANTHROPIC, K.OPENAI, requested_model="gpt-4o"
+    )
     assert out["object"] == "chat.completion" and isinstance(out["created"], int)
     assert out["usage"]["total_tokens"] == 30
     call = out["choices"][0]["message"]["tool_calls"][0]
@@ -67,29 +99,74 @@ def test_openai_response_shape_for_the_sdk() -> None:
     "anthropic_stop,openai_stop,gemini_stop",
     [("end_turn", "stop", "STOP"), ("max_tokens", "length", "MAX_TOKENS"), ("stop_sequence", "stop", "STOP"), ("refusal", "content_filter", "SAFETY")],
 )  # fmt: skip
-def test_stop_reason_mapping(anthropic_stop: str, openai_stop: str, gemini_stop: str) -> None:
-    body = {**ANTHROPIC_RESP, "content": [{"type": "text", "text": "x"}], "stop_reason": anthropic_stop, "stop_sequence": "END" if anthropic_stop == "stop_sequence" else None}
-    assert translate_response(body, K.ANTHROPIC, K.OPENAI, requested_model="m")["choices"][0]["finish_reason"] == openai_stop
-    assert translate_response(body, K.ANTHROPIC, K.GEMINI, requested_model="m")["candidates"][0]["finishReason"] == gemini_stop
-    back = translate_response(translate_response(body, K.ANTHROPIC, K.OPENAI, requested_model="m"), K.OPENAI, K.ANTHROPIC, requested_model="m")
-    assert back["stop_reason"] == ("end_turn" if anthropic_stop == "stop_sequence" else anthropic_stop)
+def test_stop_reason_mapping(
+    anthropic_stop: str, openai_stop: str, gemini_stop: str
+) -> None:
+    body = {
+        **ANTHROPIC_RESP,
+        "content": [{"type": "text", "text": "x"}],
+        "stop_reason": anthropic_stop,
+        "stop_sequence": "END" if anthropic_stop == "stop_sequence" else None,
+    }
+    assert (
+        translate_response(body, K.ANTHROPIC, K.OPENAI, requested_model="m")["choices"][
+            0
+        ]["finish_reason"]
+        == openai_stop
+    )
+    assert (
+        translate_response(body, K.ANTHROPIC, K.GEMINI, requested_model="m")[
+            "candidates"
+        ][0]["finishReason"]
+        == gemini_stop
+    )
+    back = translate_response(
+        translate_response(body, K.ANTHROPIC, K.OPENAI, requested_model="m"),
+        K.OPENAI,
+        K.ANTHROPIC,
+        requested_model="m",
+    )
+    assert back["stop_reason"] == (
+        "end_turn" if anthropic_stop == "stop_sequence" else anthropic_stop
+    )
 
 
 def test_anthropic_cached_input_tokens_count_as_input() -> None:
-    body = {**ANTHROPIC_RESP, "usage": {"input_tokens": 5, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 10, "output_tokens": 3}}
-    assert translate_response(body, K.ANTHROPIC, K.OPENAI, requested_model="m")["usage"]["prompt_tokens"] == 115
+    body = {
+        **ANTHROPIC_RESP,
+        "usage": {
+            "input_tokens": 5,
+            "cache_read_input_tokens": 100,
+            "cache_creation_input_tokens": 10,
+            "output_tokens": 3,
+        },
+    }
+    assert (
+        translate_response(body, K.ANTHROPIC, K.OPENAI, requested_model="m")["usage"][
+            "prompt_tokens"
+        ]
+        == 115
+    )
     assert extract_usage(body, K.ANTHROPIC) == (115, 3)
 
 
 def test_gemini_blocked_prompt_becomes_content_filter() -> None:
-    body = {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 3, "totalTokenCount": 3}}
+    body = {
+        "promptFeedback": {"blockReason": "SAFETY"},
+        "usageMetadata": {"promptTokenCount": 3, "totalTokenCount": 3},
+    }
     out = translate_response(body, K.GEMINI, K.OPENAI, requested_model="m")
-    assert out["choices"][0]["finish_reason"] == "content_filter" and out["choices"][0]["message"]["content"] is None
+    assert (
+        out["choices"][0]["finish_reason"] == "content_filter"
+        and out["choices"][0]["message"]["content"] is None
+    )
 
 
 def test_gemini_thought_parts_are_not_shown() -> None:
     body = copy.deepcopy(GEMINI_RESP)
-    body["candidates"][0]["content"]["parts"].insert(0, {"text": "private reasoning", "thought": True})
+    body["candidates"][0]["content"]["parts"].insert(
+        0, {"text": "private reasoning", "thought": True}
+    )
     body["usageMetadata"]["thoughtsTokenCount"] = 5
     out = translate_response(body, K.GEMINI, K.ANTHROPIC, requested_model="m")
     assert "private" not in json.dumps(out)
@@ -153,22 +230,32 @@ class _Counter:
 
 @pytest.mark.parametrize("kind", [K.OPENAI, K.ANTHROPIC, K.GEMINI])
 def test_transform_json_response_rewrites_text_and_tool_arguments(kind: K) -> None:
-    body = translate_response(ANTHROPIC_RESP, K.ANTHROPIC, kind, requested_model="m") if kind is not K.ANTHROPIC else copy.deepcopy(ANTHROPIC_RESP)
+    body = (
+        translate_response(ANTHROPIC_RESP, K.ANTHROPIC, kind, requested_model="m")
+        if kind is not K.ANTHROPIC
+        else copy.deepcopy(ANTHROPIC_RESP)
+    )
     text, tools, *_ = _assemble(kind, body)
     # put placeholders in the text and in a tool argument
     if kind is K.OPENAI:
         body["choices"][0]["message"]["content"] = "Hi <PERSON_1>"
-        body["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] = '{"city": "Paris", "who": "<PERSON_1>"}'
+        body["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] = (
+            '{"city": "Paris", "who": "<PERSON_1>"}'
+        )
     elif kind is K.ANTHROPIC:
         body["content"][0]["text"] = "Hi <PERSON_1>"
         body["content"][1]["input"]["who"] = "<PERSON_1>"
     else:
         body["candidates"][0]["content"]["parts"][0]["text"] = "Hi <PERSON_1>"
-        body["candidates"][0]["content"]["parts"][1]["functionCall"]["args"]["who"] = "<PERSON_1>"
+        body["candidates"][0]["content"]["parts"][1]["functionCall"]["args"]["who"] = (
+            "<PERSON_1>"
+        )
     fn = _Counter()
     out = transform_json_response(body, kind, fn)
     text, tools, *_ = _assemble(kind, out)
     assert text == 'Hi Alice "Al" Martin'
     # the restored value is a proper JSON string value (quotes escaped), not spliced text
     assert tools == [("get_weather", {"city": "Paris", "who": 'Alice "Al" Martin'})]
-    assert "m" not in fn.calls and "get_weather" not in fn.calls, "only content is transformed, not names or models"
+    assert "m" not in fn.calls and "get_weather" not in fn.calls, (
+        "only content is transformed, not names or models"
+    )

@@ -12,20 +12,35 @@ from govproxy.models import ProviderKind as K
 from govproxy.translate import TranslatedRequest
 
 from ._gateway import Gateway
-from ._samples import ANTHROPIC_STREAM, EXPECTED_TEXT_RESTORED, GEMINI_STREAM, OPENAI_STREAM, Restorer, anthropic_sse
+from ._samples import (
+    ANTHROPIC_STREAM,
+    EXPECTED_TEXT_RESTORED,
+    GEMINI_STREAM,
+    OPENAI_STREAM,
+    Restorer,
+    anthropic_sse,
+)
 
 WEATHER_OPENAI = {
     "type": "function",
     "function": {
         "name": "get_weather",
         "description": "Current weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
     },
 }
 WEATHER_ANTHROPIC = {
     "name": "get_weather",
     "description": "Current weather for a city",
-    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    "input_schema": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
 }
 
 UPSTREAM_JSON = {
@@ -36,7 +51,12 @@ UPSTREAM_JSON = {
         "model": "claude-test",
         "content": [
             {"type": "text", "text": "Let me check."},
-            {"type": "tool_use", "id": "toolu_01B", "name": "get_weather", "input": {"city": "Paris"}},
+            {
+                "type": "tool_use",
+                "id": "toolu_01B",
+                "name": "get_weather",
+                "input": {"city": "Paris"},
+            },
         ],
         "stop_reason": "tool_use",
         "stop_sequence": None,
@@ -55,7 +75,14 @@ UPSTREAM_JSON = {
                     "role": "assistant",
                     "content": "Let me check.",
                     "tool_calls": [
-                        {"id": "call_7", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}
+                        {
+                            "id": "call_7",
+                            "type": "function",
+                            "function": {
+                                "name": "get_weather",
+                                "arguments": '{"city":"Paris"}',
+                            },
+                        }
                     ],
                 },
                 "finish_reason": "tool_calls",
@@ -67,19 +94,35 @@ UPSTREAM_JSON = {
         "candidates": [
             {
                 "content": {
-                    "parts": [{"text": "Let me check."}, {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}],
+                    "parts": [
+                        {"text": "Let me check."},
+                        {
+                            "functionCall": {
+                                "name": "get_weather",
+                                "args": {"city": "Paris"},
+                            }
+                        },
+                    ],
                     "role": "model",
                 },
                 "finishReason": "STOP",
                 "index": 0,
             }
         ],
-        "usageMetadata": {"promptTokenCount": 20, "candidatesTokenCount": 10, "totalTokenCount": 30},
+        "usageMetadata": {
+            "promptTokenCount": 20,
+            "candidatesTokenCount": 10,
+            "totalTokenCount": 30,
+        },
         "modelVersion": "gemini-2.0-flash",
         "responseId": "resp-1",
     },
 }
-UPSTREAM_SSE = {K.ANTHROPIC: ANTHROPIC_STREAM, K.OPENAI_COMPATIBLE: OPENAI_STREAM, K.GEMINI: GEMINI_STREAM}
+UPSTREAM_SSE = {
+    K.ANTHROPIC: ANTHROPIC_STREAM,
+    K.OPENAI_COMPATIBLE: OPENAI_STREAM,
+    K.GEMINI: GEMINI_STREAM,
+}
 
 
 def canned(kind: K, stream_body: bytes | None = None):
@@ -92,11 +135,15 @@ def canned(kind: K, stream_body: bytes | None = None):
 
 
 def oai(gw: Gateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-test", max_retries=0, timeout=10)
+    return openai.OpenAI(
+        base_url=gw.url + "/v1", api_key="sk-test", max_retries=0, timeout=10
+    )
 
 
 def anth(gw: Gateway) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gw.url, api_key="sk-ant-test", max_retries=0, timeout=10)
+    return anthropic.Anthropic(
+        base_url=gw.url, api_key="sk-ant-test", max_retries=0, timeout=10
+    )
 
 
 OPENAI_TARGETS = [K.ANTHROPIC, K.GEMINI]
@@ -108,7 +155,10 @@ def test_openai_sdk_non_streaming_with_tool_call(upstream: K) -> None:
     with Gateway(K.OPENAI, upstream, canned(upstream)) as gw:
         resp = oai(gw).chat.completions.create(
             model="gpt-4o",
-            messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather in Paris?"}],
+            messages=[
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Weather in Paris?"},
+            ],
             tools=[WEATHER_OPENAI],
             max_tokens=50,
         )
@@ -118,10 +168,18 @@ def test_openai_sdk_non_streaming_with_tool_call(upstream: K) -> None:
     assert msg.tool_calls and msg.tool_calls[0].function.name == "get_weather"
     assert json.loads(msg.tool_calls[0].function.arguments) == {"city": "Paris"}
     assert resp.choices[0].finish_reason == "tool_calls"
-    assert resp.usage and (resp.usage.prompt_tokens, resp.usage.completion_tokens, resp.usage.total_tokens) == (20, 10, 30)
+    assert resp.usage and (
+        resp.usage.prompt_tokens,
+        resp.usage.completion_tokens,
+        resp.usage.total_tokens,
+    ) == (20, 10, 30)
     sent = gw.seen[0]
     if upstream is K.ANTHROPIC:
-        assert sent.path == "/v1/messages" and sent.body["system"] == "Be brief." and sent.body["max_tokens"] == 50
+        assert (
+            sent.path == "/v1/messages"
+            and sent.body["system"] == "Be brief."
+            and sent.body["max_tokens"] == 50
+        )
         assert sent.body["tools"][0]["input_schema"]["required"] == ["city"]
     else:
         assert sent.path == "/v1beta/models/upstream-model:generateContent"
@@ -153,11 +211,16 @@ def test_openai_sdk_raw_stream_without_usage_option() -> None:
     with Gateway(K.OPENAI, K.ANTHROPIC, canned(K.ANTHROPIC)) as gw:
         chunks = list(
             oai(gw).chat.completions.create(
-                model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True
+                model="gpt-4o",
+                messages=[{"role": "user", "content": "hi"}],
+                stream=True,
             )
         )
     assert all(len(c.choices) == 1 for c in chunks)
-    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Hello <PERSON_1>, the weather in Paris is é."
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in chunks)
+        == "Hello <PERSON_1>, the weather in Paris is é."
+    )
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
     assert gw.seen[0].body["stream"] is True
 
@@ -188,15 +251,17 @@ def test_anthropic_sdk_non_streaming_with_tool_use(upstream: K) -> None:
 
 @pytest.mark.parametrize("upstream", ANTHROPIC_TARGETS)
 def test_anthropic_sdk_streaming_with_tool_use_and_restore(upstream: K) -> None:
-    with Gateway(K.ANTHROPIC, upstream, canned(upstream), transform=Restorer) as gw:
-        with anth(gw).messages.stream(
+    with (
+        Gateway(K.ANTHROPIC, upstream, canned(upstream), transform=Restorer) as gw,
+        anth(gw).messages.stream(
             model="claude-test",
             max_tokens=64,
             messages=[{"role": "user", "content": "Weather for <PERSON_1>?"}],
             tools=[WEATHER_ANTHROPIC],
-        ) as stream:
-            text = "".join(stream.text_stream)
-            final = stream.get_final_message()
+        ) as stream,
+    ):
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
     assert text == EXPECTED_TEXT_RESTORED
     assert [b.type for b in final.content] == ["text", "tool_use"]
     assert final.content[1].input == {"city": "Alice Martin"}
@@ -206,11 +271,17 @@ def test_anthropic_sdk_streaming_with_tool_use_and_restore(upstream: K) -> None:
 
 
 def test_anthropic_sdk_same_format_stream_restores_placeholders() -> None:
-    with Gateway(K.ANTHROPIC, K.ANTHROPIC, canned(K.ANTHROPIC), transform=Restorer) as gw:
-        with anth(gw).messages.stream(
-            model="claude-test", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
-        ) as stream:
-            final = stream.get_final_message()
+    with (
+        Gateway(
+            K.ANTHROPIC, K.ANTHROPIC, canned(K.ANTHROPIC), transform=Restorer
+        ) as gw,
+        anth(gw).messages.stream(
+            model="claude-test",
+            max_tokens=64,
+            messages=[{"role": "user", "content": "hi"}],
+        ) as stream,
+    ):
+        final = stream.get_final_message()
     assert final.content[0].text == EXPECTED_TEXT_RESTORED
     assert final.content[1].input == {"city": "Alice Martin"}
 
@@ -220,7 +291,9 @@ def test_tool_result_turn_round_trips_through_translation() -> None:
     with Gateway(K.OPENAI, K.ANTHROPIC, canned(K.ANTHROPIC)) as gw:
         client = oai(gw)
         first = client.chat.completions.create(
-            model="gpt-4o", messages=[{"role": "user", "content": "Weather in Paris?"}], tools=[WEATHER_OPENAI]
+            model="gpt-4o",
+            messages=[{"role": "user", "content": "Weather in Paris?"}],
+            tools=[WEATHER_OPENAI],
         )
         call = first.choices[0].message.tool_calls[0]
         client.chat.completions.create(
@@ -244,7 +317,10 @@ def test_tool_result_turn_to_gemini_names_the_function() -> None:
     with Gateway(K.ANTHROPIC, K.GEMINI, canned(K.GEMINI)) as gw:
         client = anth(gw)
         first = client.messages.create(
-            model="claude-test", max_tokens=64, messages=[{"role": "user", "content": "Paris?"}], tools=[WEATHER_ANTHROPIC]
+            model="claude-test",
+            max_tokens=64,
+            messages=[{"role": "user", "content": "Paris?"}],
+            tools=[WEATHER_ANTHROPIC],
         )
         tool = first.content[1]
         client.messages.create(
@@ -253,28 +329,85 @@ def test_tool_result_turn_to_gemini_names_the_function() -> None:
             tools=[WEATHER_ANTHROPIC],
             messages=[
                 {"role": "user", "content": "Paris?"},
-                {"role": "assistant", "content": [b.model_dump() for b in first.content]},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool.id, "content": "18°C"}]},
+                {
+                    "role": "assistant",
+                    "content": [b.model_dump() for b in first.content],
+                },
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": tool.id,
+                            "content": "18°C",
+                        }
+                    ],
+                },
             ],
         )
     contents = gw.seen[1].body["contents"]
     assert [c["role"] for c in contents] == ["user", "model", "user"]
-    assert contents[2]["parts"][0] == {"functionResponse": {"name": "get_weather", "response": {"output": "18°C"}}}
+    assert contents[2]["parts"][0] == {
+        "functionResponse": {"name": "get_weather", "response": {"output": "18°C"}}
+    }
 
 
 @pytest.mark.parametrize(
     ("upstream", "status", "body", "exc"),
     [
-        (K.ANTHROPIC, 429, {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}, openai.RateLimitError),
-        (K.ANTHROPIC, 529, {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}, openai.InternalServerError),
-        (K.GEMINI, 400, {"error": {"code": 400, "message": "bad field", "status": "INVALID_ARGUMENT"}}, openai.BadRequestError),
-        (K.GEMINI, 403, {"error": {"code": 403, "message": "no access", "status": "PERMISSION_DENIED"}}, openai.PermissionDeniedError),
+        (
+            K.ANTHROPIC,
+            429,
+            {
+                "type": "error",
+                "error": {"type": "rate_limit_error", "message": "slow down"},
+            },
+            openai.RateLimitError,
+        ),
+        (
+            K.ANTHROPIC,
+            529,
+            {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}},
+            openai.InternalServerError,
+        ),
+        (
+            K.GEMINI,
+            400,
+            {
+                "error": {
+                    "code": 400,
+                    "message": "bad field",
+                    "status": "INVALID_ARGUMENT",
+                }
+            },
+            openai.BadRequestError,
+        ),
+        (
+            K.GEMINI,
+            403,
+            {
+                "error": {
+                    "code": 403,
+                    "message": "no access",
+                    "status": "PERMISSION_DENIED",
+                }
+            },
+            openai.PermissionDeniedError,
+        ),
     ],
 )
-def test_upstream_errors_raise_the_openai_sdks_exception(upstream: K, status: int, body: dict, exc: type) -> None:
-    with Gateway(K.OPENAI, upstream, lambda tr: (status, json.dumps(body).encode())) as gw:
-        with pytest.raises(exc) as info:
-            oai(gw).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+def test_upstream_errors_raise_the_openai_sdks_exception(
+    upstream: K, status: int, body: dict, exc: type
+) -> None:
+    with (
+        Gateway(
+            K.OPENAI, upstream, lambda tr: (status, json.dumps(body).encode())
+        ) as gw,
+        pytest.raises(exc) as info,
+    ):
+        oai(gw).chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "hi"}]
+        )
     assert body["error"]["message"] in str(info.value)
 
 
@@ -286,28 +419,53 @@ def test_upstream_errors_raise_the_openai_sdks_exception(upstream: K, status: in
         (500, {"error": "model crashed"}, anthropic.InternalServerError, "api_error"),
     ],
 )  # fmt: skip
-def test_upstream_errors_raise_the_anthropic_sdks_exception(status: int, body: dict, exc: type, etype: str) -> None:
-    with Gateway(K.ANTHROPIC, K.OPENAI_COMPATIBLE, lambda tr: (status, json.dumps(body).encode())) as gw:
-        with pytest.raises(exc) as info:
-            anth(gw).messages.create(model="claude-test", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
+def test_upstream_errors_raise_the_anthropic_sdks_exception(
+    status: int, body: dict, exc: type, etype: str
+) -> None:
+    with (
+        Gateway(
+            K.ANTHROPIC,
+            K.OPENAI_COMPATIBLE,
+            lambda tr: (status, json.dumps(body).encode()),
+        ) as gw,
+        pytest.raises(exc) as info,
+    ):
+        anth(gw).messages.create(
+            model="claude-test",
+            max_tokens=8,
+            messages=[{"role": "user", "content": "hi"}],
+        )
     assert info.value.body["error"]["type"] == etype  # type: ignore[index]
 
 
 def test_error_event_mid_stream_raises_in_the_openai_sdk() -> None:
     broken = ANTHROPIC_STREAM.split(b"event: content_block_stop")[0] + anthropic_sse(
-        {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+        {
+            "type": "error",
+            "error": {"type": "overloaded_error", "message": "Overloaded"},
+        }
     )
     with Gateway(K.OPENAI, K.ANTHROPIC, canned(K.ANTHROPIC, broken)) as gw:
-        stream = oai(gw).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True)
+        stream = oai(gw).chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
         with pytest.raises(openai.APIError, match="Overloaded"):
             for _ in stream:
                 pass
 
 
 def test_error_event_mid_stream_raises_in_the_anthropic_sdk() -> None:
-    broken = OPENAI_STREAM.split(b'data: {"id": "chatcmpl-AbC123", "object": "chat.completion.chunk", "created": 1732000000, "model": "gpt-4o-2024-08-06", "system_fingerprint": "fp_1", "choices": [{"index": 0, "delta": {"tool_calls"')[0]
+    broken = OPENAI_STREAM.split(
+        b'data: {"id": "chatcmpl-AbC123", "object": "chat.completion.chunk", "created": 1732000000, "model": "gpt-4o-2024-08-06", "system_fingerprint": "fp_1", "choices": [{"index": 0, "delta": {"tool_calls"'
+    )[0]
     broken += b'data: {"error": {"message": "context overflow", "type": "invalid_request_error"}}\n\n'
-    with Gateway(K.ANTHROPIC, K.OPENAI_COMPATIBLE, canned(K.OPENAI_COMPATIBLE, broken)) as gw:
-        with pytest.raises(anthropic.APIStatusError, match="context overflow"):
-            with anth(gw).messages.stream(model="c", max_tokens=8, messages=[{"role": "user", "content": "hi"}]) as s:
-                s.get_final_message()
+    with (
+        Gateway(
+            K.ANTHROPIC, K.OPENAI_COMPATIBLE, canned(K.OPENAI_COMPATIBLE, broken)
+        ) as gw,
+        pytest.raises(anthropic.APIStatusError, match="context overflow"),
+        anth(gw).messages.stream(
+            model="c", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+        ) as s,
+    ):
+        s.get_final_message()

@@ -7,7 +7,9 @@ import pytest
 from govproxy.translate.sse import SSEParser
 
 
-def parse_all(data: bytes, step: int | None = None) -> list[tuple[str | None, str | None]]:
+def parse_all(
+    data: bytes, step: int | None = None
+) -> list[tuple[str | None, str | None]]:
     p = SSEParser()
     events = []
     if step is None:
@@ -21,7 +23,7 @@ def parse_all(data: bytes, step: int | None = None) -> list[tuple[str | None, st
 
 SAMPLE = (
     b": this is a comment\n\n"
-    b"event: content_block_delta\ndata: {\"a\": 1}\n\n"
+    b'event: content_block_delta\ndata: {"a": 1}\n\n'
     b"data: line one\ndata: line two\n\n"
     b"data:no-space\r\n\r\n"
     b"id: 5\nretry: 100\ndata:  two spaces\n\n"
@@ -76,5 +78,5 @@ def test_unterminated_final_event_is_delivered_at_finish() -> None:
 
 def test_raw_lines_are_kept_for_verbatim_passthrough() -> None:
     p = SSEParser()
-    (ev,) = p.feed(b"event: ping\r\ndata: {\"type\": \"ping\"}\r\n\r\n")
+    (ev,) = p.feed(b'event: ping\r\ndata: {"type": "ping"}\r\n\r\n')
     assert ev.raw == ["event: ping", 'data: {"type": "ping"}']

@@ -6,13 +6,22 @@ Pure functions over parsed JSON and bytes: no mitmproxy, no I/O. See ``kinds`` f
 base-URL/path convention.
 """
 
-from govproxy.translate.api import TranslatedRequest, extract_usage, translate_request, translate_response
+from govproxy.translate.api import (
+    TranslatedRequest,
+    extract_usage,
+    translate_request,
+    translate_response,
+)
 from govproxy.translate.errors import TranslationError
 from govproxy.translate.errors_map import translate_error
 from govproxy.translate.ir import Usage
 from govproxy.translate.kinds import endpoint_path
 from govproxy.translate.stream import StreamTranslator, wants_stream_usage
-from govproxy.translate.transform import TextTransform, TransformFactory, transform_json_response
+from govproxy.translate.transform import (
+    TextTransform,
+    TransformFactory,
+    transform_json_response,
+)
 
 __all__ = [
     "StreamTranslator",

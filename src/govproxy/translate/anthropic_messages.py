@@ -6,9 +6,24 @@ import re
 from typing import Any
 
 from govproxy.translate import ir
-from govproxy.translate.common import append_message, args_to_dict, dump_args, new_id, require_dict
+from govproxy.translate.common import (
+    append_message,
+    args_to_dict,
+    dump_args,
+    new_id,
+    require_dict,
+)
 from govproxy.translate.errors import TranslationError
-from govproxy.translate.ir import ChatRequest, ChatResponse, Media, Part, Tool, ToolCall, ToolResult, Usage
+from govproxy.translate.ir import (
+    ChatRequest,
+    ChatResponse,
+    Media,
+    Part,
+    Tool,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
 
 DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens; other formats may omit it.
 
@@ -47,11 +62,19 @@ def _media(block: dict[str, Any], where: str) -> Media:
     src = block.get("source") or {}
     stype = src.get("type")
     if stype == "base64":
-        return Media(src.get("media_type") or "application/octet-stream", data=src.get("data") or "")
+        return Media(
+            src.get("media_type") or "application/octet-stream",
+            data=src.get("data") or "",
+        )
     if stype == "url":
         url = src.get("url") or ""
-        return Media("application/pdf" if block.get("type") == "document" else "image/jpeg", url=url)
-    raise TranslationError(f"{where}: {block.get('type')} source type {stype!r} cannot be translated")
+        return Media(
+            "application/pdf" if block.get("type") == "document" else "image/jpeg",
+            url=url,
+        )
+    raise TranslationError(
+        f"{where}: {block.get('type')} source type {stype!r} cannot be translated"
+    )
 
 
 def _blocks(content: Any, where: str) -> list[Part]:
@@ -74,15 +97,31 @@ def _blocks(content: Any, where: str) -> list[Part]:
             else:
                 out.append(_media(b, where))
         elif btype == "tool_use":
-            out.append(ToolCall(b.get("id") or new_id("toolu_"), b.get("name") or "", dump_args(b.get("input"))))
+            out.append(
+                ToolCall(
+                    b.get("id") or new_id("toolu_"),
+                    b.get("name") or "",
+                    dump_args(b.get("input")),
+                )
+            )
         elif btype == "tool_result":
             inner = b.get("content")
-            parts = [p for p in _blocks(inner, where) if isinstance(p, (str, Media))] if inner is not None else []
-            out.append(ToolResult(b.get("tool_use_id") or "", parts, is_error=bool(b.get("is_error"))))
+            parts = (
+                [p for p in _blocks(inner, where) if isinstance(p, (str, Media))]
+                if inner is not None
+                else []
+            )
+            out.append(
+                ToolResult(
+                    b.get("tool_use_id") or "", parts, is_error=bool(b.get("is_error"))
+                )
+            )
         elif btype in _SKIPPED_BLOCKS:
             continue  # signed reasoning is only valid when replayed to Anthropic itself
         else:
-            raise TranslationError(f"{where}: content block type {btype!r} cannot be translated")
+            raise TranslationError(
+                f"{where}: content block type {btype!r} cannot be translated"
+            )
     return out
 
 
@@ -97,7 +136,11 @@ def read_request(body: Any) -> ChatRequest:
         if system:
             req.system.append(system)
     elif isinstance(system, list):
-        req.system.extend(b.get("text", "") for b in system if isinstance(b, dict) and b.get("type") == "text")
+        req.system.extend(
+            b.get("text", "")
+            for b in system
+            if isinstance(b, dict) and b.get("type") == "text"
+        )
     for i, m in enumerate(messages):
         where = f"anthropic request: messages[{i}]"
         if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
@@ -105,12 +148,25 @@ def read_request(body: Any) -> ChatRequest:
         append_message(req.messages, m["role"], _blocks(m.get("content"), where))
     for t in body.get("tools") or ():
         if t.get("type") not in (None, "custom"):
-            raise TranslationError(f"anthropic request: server tool {t.get('type')!r} cannot be translated")
-        req.tools.append(Tool(t.get("name") or "", t.get("description"), t.get("input_schema") or {"type": "object"}))
+            raise TranslationError(
+                f"anthropic request: server tool {t.get('type')!r} cannot be translated"
+            )
+        req.tools.append(
+            Tool(
+                t.get("name") or "",
+                t.get("description"),
+                t.get("input_schema") or {"type": "object"},
+            )
+        )
     tc = body.get("tool_choice")
     if isinstance(tc, dict):
         ctype = tc.get("type")
-        req.tool_choice = {"auto": "auto", "any": "required", "none": "none", "tool": "tool"}.get(ctype)
+        req.tool_choice = {
+            "auto": "auto",
+            "any": "required",
+            "none": "none",
+            "tool": "tool",
+        }.get(str(ctype))
         req.tool_choice_name = tc.get("name")
         if tc.get("disable_parallel_tool_use") is not None:
             req.parallel_tool_calls = not tc["disable_parallel_tool_use"]
@@ -128,7 +184,10 @@ def read_request(body: Any) -> ChatRequest:
 def _media_block(m: Media) -> dict[str, Any]:
     btype = "image" if m.media_type.startswith("image/") else "document"
     if m.data is not None:
-        return {"type": btype, "source": {"type": "base64", "media_type": m.media_type, "data": m.data}}
+        return {
+            "type": btype,
+            "source": {"type": "base64", "media_type": m.media_type, "data": m.data},
+        }
     return {"type": btype, "source": {"type": "url", "url": m.url}}
 
 
@@ -143,14 +202,27 @@ def _out_blocks(parts: list[Part]) -> list[dict[str, Any]]:
         elif isinstance(p, Media):
             blocks.append(_media_block(p))
         elif isinstance(p, ToolCall):
-            blocks.append({"type": "tool_use", "id": tool_id(p.id), "name": p.name, "input": args_to_dict(p.arguments)})
+            blocks.append(
+                {
+                    "type": "tool_use",
+                    "id": tool_id(p.id),
+                    "name": p.name,
+                    "input": args_to_dict(p.arguments),
+                }
+            )
         else:
-            block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_id(p.call_id)}
+            block: dict[str, Any] = {
+                "type": "tool_result",
+                "tool_use_id": tool_id(p.call_id),
+            }
             if all(isinstance(c, str) for c in p.content):
                 block["content"] = "".join(p.content)  # type: ignore[arg-type]
             else:
                 block["content"] = [
-                    {"type": "text", "text": c} if isinstance(c, str) else _media_block(c) for c in p.content
+                    {"type": "text", "text": c}
+                    if isinstance(c, str)
+                    else _media_block(c)
+                    for c in p.content
                 ]
             if p.is_error:
                 block["is_error"] = True
@@ -158,7 +230,12 @@ def _out_blocks(parts: list[Part]) -> list[dict[str, Any]]:
     return blocks
 
 
-def write_request(req: ChatRequest, model: str, stream: bool, default_max_tokens: int = DEFAULT_MAX_TOKENS) -> dict[str, Any]:
+def write_request(
+    req: ChatRequest,
+    model: str,
+    stream: bool,
+    default_max_tokens: int = DEFAULT_MAX_TOKENS,
+) -> dict[str, Any]:
     if req.n is not None and req.n > 1:
         raise TranslationError("anthropic cannot return several choices (n > 1)")
     messages: list[dict[str, Any]] = []
@@ -182,23 +259,30 @@ def write_request(req: ChatRequest, model: str, stream: bool, default_max_tokens
             {
                 "name": t.name,
                 **({"description": t.description} if t.description else {}),
-                "input_schema": t.parameters if t.parameters.get("type") == "object" else {"type": "object", **t.parameters},
+                "input_schema": t.parameters
+                if t.parameters.get("type") == "object"
+                else {"type": "object", **t.parameters},
             }
             for t in req.tools
         ]
-        choice: dict[str, Any] | None = {
+        choices: dict[str, dict[str, Any]] = {
             "required": {"type": "any"},
             "tool": {"type": "tool", "name": req.tool_choice_name},
             "none": {"type": "none"},
             "auto": {"type": "auto"},
-        }.get(req.tool_choice or "")
-        if req.parallel_tool_calls is False and (choice is None or choice["type"] != "none"):
+        }
+        choice = choices.get(req.tool_choice or "")
+        if req.parallel_tool_calls is False and (
+            choice is None or choice["type"] != "none"
+        ):
             choice = choice or {"type": "auto"}
             choice["disable_parallel_tool_use"] = True
         if choice is not None:
             body["tool_choice"] = choice
     if req.temperature is not None:
-        body["temperature"] = min(float(req.temperature), 1.0)  # Anthropic's range is 0..1, OpenAI's 0..2
+        body["temperature"] = min(
+            float(req.temperature), 1.0
+        )  # Anthropic's range is 0..1, OpenAI's 0..2
     if req.top_p is not None:
         body["top_p"] = req.top_p
     if req.top_k is not None:
@@ -238,7 +322,13 @@ def read_response(body: Any) -> ChatResponse:
         if b.get("type") == "text":
             parts.append(b.get("text") or "")
         elif b.get("type") == "tool_use":
-            parts.append(ToolCall(b.get("id") or new_id("toolu_"), b.get("name") or "", dump_args(b.get("input"))))
+            parts.append(
+                ToolCall(
+                    b.get("id") or new_id("toolu_"),
+                    b.get("name") or "",
+                    dump_args(b.get("input")),
+                )
+            )
     return ChatResponse(
         id=str(body.get("id") or new_id("msg_")),
         model=str(body.get("model") or ""),
@@ -256,7 +346,14 @@ def write_response(resp: ChatResponse, model: str) -> dict[str, Any]:
             if p:
                 content.append({"type": "text", "text": p})
         else:
-            content.append({"type": "tool_use", "id": tool_id(p.id), "name": p.name, "input": args_to_dict(p.arguments)})
+            content.append(
+                {
+                    "type": "tool_use",
+                    "id": tool_id(p.id),
+                    "name": p.name,
+                    "input": args_to_dict(p.arguments),
+                }
+            )
     usage = resp.usage or Usage(0, 0)
     return {
         "id": resp.id,
@@ -266,5 +363,8 @@ def write_response(resp: ChatResponse, model: str) -> dict[str, Any]:
         "content": content,
         "stop_reason": STOP_OUT[resp.stop],
         "stop_sequence": resp.stop_sequence if resp.stop == ir.STOP_SEQUENCE else None,
-        "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+        "usage": {
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+        },
     }

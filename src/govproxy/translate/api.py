@@ -53,19 +53,31 @@ def translate_request(
         out = dict(body)
         if df is not Family.GEMINI:
             out["model"] = target_model
-        if dst is ProviderKind.OPENAI_COMPATIBLE and "max_completion_tokens" in out and "max_tokens" not in out:
+        if (
+            dst is ProviderKind.OPENAI_COMPATIBLE
+            and "max_completion_tokens" in out
+            and "max_tokens" not in out
+        ):
             out["max_tokens"] = out.pop("max_completion_tokens")
         if stream and df is not Family.GEMINI:
             out["stream"] = True
     else:
         req = _read_request(body, sf)
         if df is Family.OPENAI:
-            out = openai_chat.write_request(req, target_model, stream, ProviderKind(dst))
+            out = openai_chat.write_request(
+                req, target_model, stream, ProviderKind(dst)
+            )
         elif df is Family.ANTHROPIC:
-            out = anthropic_messages.write_request(req, target_model, stream, default_max_tokens)
+            out = anthropic_messages.write_request(
+                req, target_model, stream, default_max_tokens
+            )
         else:
             out = gemini.write_request(req, target_model, stream)
-    return TranslatedRequest(out, endpoint_path(ProviderKind(dst), target_model, stream), protocol_headers(ProviderKind(dst)))
+    return TranslatedRequest(
+        out,
+        endpoint_path(ProviderKind(dst), target_model, stream),
+        protocol_headers(ProviderKind(dst)),
+    )
 
 
 def _read_response(body: Any, fam: Family) -> ChatResponse:
@@ -76,7 +88,9 @@ def _read_response(body: Any, fam: Family) -> ChatResponse:
     return gemini.read_response(body)
 
 
-def translate_response(body: dict[str, Any], src: ProviderKind, dst: ProviderKind, *, requested_model: str) -> dict[str, Any]:
+def translate_response(
+    body: dict[str, Any], src: ProviderKind, dst: ProviderKind, *, requested_model: str
+) -> dict[str, Any]:
     """A successful upstream (``src``-format) response → the caller's (``dst``) format.
 
     The caller sees the model name it asked for. Within one family the body is returned
@@ -108,7 +122,9 @@ def extract_usage(body_or_event: Any, kind: ProviderKind) -> tuple[int, int] | N
         u = openai_chat.read_usage(body_or_event.get("usage"))
     elif fam is Family.ANTHROPIC:
         if body_or_event.get("type") == "message_start":
-            u = anthropic_messages.read_usage((body_or_event.get("message") or {}).get("usage"))
+            u = anthropic_messages.read_usage(
+                (body_or_event.get("message") or {}).get("usage")
+            )
         else:
             u = anthropic_messages.read_usage(body_or_event.get("usage"))
     else:

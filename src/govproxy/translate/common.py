@@ -24,7 +24,9 @@ def media_from_url(url: str) -> Media:
     if m:
         if not (m.group(2) or "").endswith("base64"):
             raise TranslationError("data: URL parts must be base64-encoded")
-        return Media(media_type=m.group(1) or "application/octet-stream", data=url[m.end() :])
+        return Media(
+            media_type=m.group(1) or "application/octet-stream", data=url[m.end() :]
+        )
     guessed = mimetypes.guess_type(url.split("?", 1)[0])[0]
     return Media(media_type=guessed or "image/jpeg", url=url)
 
@@ -57,7 +59,9 @@ def args_to_dict(arguments: str) -> dict[str, Any]:
 
 
 def dump_args(value: Any) -> str:
-    return json.dumps(value if value is not None else {}, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(
+        value if value is not None else {}, ensure_ascii=False, separators=(",", ":")
+    )
 
 
 def first(d: dict[str, Any], *keys: str) -> Any:

@@ -83,7 +83,9 @@ _STATUS_OF = {
 
 def read_error(status: int, body: Any, src: ProviderKind) -> tuple[str, str]:
     """(neutral category, message) from an upstream error body of any shape."""
-    category = _BY_STATUS.get(status) or ("invalid_request" if 400 <= status < 500 else "api_error")
+    category = _BY_STATUS.get(status) or (
+        "invalid_request" if 400 <= status < 500 else "api_error"
+    )
     message = f"upstream error (HTTP {status})"
     err = body.get("error") if isinstance(body, dict) else None
     if isinstance(err, dict):
@@ -94,26 +96,46 @@ def read_error(status: int, body: Any, src: ProviderKind) -> tuple[str, str]:
             category = _ANTHROPIC_IN.get(err.get("type") or "", category)
         elif fam is Family.GEMINI:
             category = _GEMINI_IN.get(err.get("status") or "", category)
-    elif isinstance(err, str) and err:  # some OpenAI-compatible servers send {"error": "text"}
+    elif (
+        isinstance(err, str) and err
+    ):  # some OpenAI-compatible servers send {"error": "text"}
         message = err
     return category, message
 
 
-def write_error(category: str, message: str, status: int, dst: ProviderKind) -> tuple[int, dict[str, Any]]:
+def write_error(
+    category: str, message: str, status: int, dst: ProviderKind
+) -> tuple[int, dict[str, Any]]:
     fam = family(dst)
     if status == 529 and fam is not Family.ANTHROPIC:
         status = 503  # 529 is Anthropic's own "overloaded"
     if status < 400:
         status = _STATUS_OF.get(category, 500)
     if fam is Family.ANTHROPIC:
-        return status, {"type": "error", "error": {"type": _ANTHROPIC_OUT.get(category, "api_error"), "message": message}}
+        return status, {
+            "type": "error",
+            "error": {
+                "type": _ANTHROPIC_OUT.get(category, "api_error"),
+                "message": message,
+            },
+        }
     if fam is Family.GEMINI:
-        return status, {"error": {"code": status, "message": message, "status": _GEMINI_OUT.get(category, "INTERNAL")}}
+        return status, {
+            "error": {
+                "code": status,
+                "message": message,
+                "status": _GEMINI_OUT.get(category, "INTERNAL"),
+            }
+        }
     etype, code = _OPENAI_OUT.get(category, ("server_error", None))
-    return status, {"error": {"message": message, "type": etype, "param": None, "code": code}}
+    return status, {
+        "error": {"message": message, "type": etype, "param": None, "code": code}
+    }
 
 
-def translate_error(status: int, body: Any, src: ProviderKind, dst: ProviderKind) -> tuple[int, dict[str, Any]]:
+def translate_error(
+    status: int, body: Any, src: ProviderKind, dst: ProviderKind
+) -> tuple[int, dict[str, Any]]:
     """An upstream (``src``-format) error response → (status, body) in the caller's (``dst``) format."""
     category, message = read_error(status, body, src)
     return write_error(category, message, status, dst)

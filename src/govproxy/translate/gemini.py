@@ -12,9 +12,26 @@ from collections import defaultdict, deque
 from typing import Any
 
 from govproxy.translate import ir
-from govproxy.translate.common import args_to_dict, append_message, dump_args, first, new_id, require_dict
+from govproxy.translate.common import (
+    append_message,
+    args_to_dict,
+    dump_args,
+    first,
+    new_id,
+    require_dict,
+)
 from govproxy.translate.errors import TranslationError
-from govproxy.translate.ir import ChatRequest, ChatResponse, Media, Part, Tool, ToolCall, ToolResult, Usage
+from govproxy.translate.ir import (
+    ChatRequest,
+    ChatResponse,
+    Media,
+    Part,
+    Role,
+    Tool,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
 
 STOP_IN = {
     "STOP": ir.STOP_END,
@@ -84,9 +101,20 @@ def _read_parts(parts: Any, where: str, calls: dict[str, deque[str]]) -> list[Pa
             if p["text"]:
                 out.append(p["text"])
         elif (inline := first(p, "inlineData", "inline_data")) is not None:
-            out.append(Media(first(inline, "mimeType", "mime_type") or "application/octet-stream", data=inline.get("data") or ""))
+            out.append(
+                Media(
+                    first(inline, "mimeType", "mime_type")
+                    or "application/octet-stream",
+                    data=inline.get("data") or "",
+                )
+            )
         elif (fdata := first(p, "fileData", "file_data")) is not None:
-            out.append(Media(first(fdata, "mimeType", "mime_type") or "application/octet-stream", url=first(fdata, "fileUri", "file_uri")))
+            out.append(
+                Media(
+                    first(fdata, "mimeType", "mime_type") or "application/octet-stream",
+                    url=first(fdata, "fileUri", "file_uri"),
+                )
+            )
         elif (fc := first(p, "functionCall", "function_call")) is not None:
             cid = fc.get("id") or new_id("call_")
             calls[fc.get("name") or ""].append(cid)
@@ -96,14 +124,22 @@ def _read_parts(parts: Any, where: str, calls: dict[str, deque[str]]) -> list[Pa
             pending = calls.get(name)
             cid = fr.get("id") or (pending.popleft() if pending else new_id("call_"))
             response = fr.get("response")
-            if isinstance(response, dict) and set(response) <= {"output", "error"} and len(response) == 1:
+            if (
+                isinstance(response, dict)
+                and set(response) <= {"output", "error"}
+                and len(response) == 1
+            ):
                 value = next(iter(response.values()))
                 text = value if isinstance(value, str) else dump_args(value)
-                out.append(ToolResult(cid, [text], is_error="error" in response, name=name))
+                out.append(
+                    ToolResult(cid, [text], is_error="error" in response, name=name)
+                )
             else:
                 out.append(ToolResult(cid, [dump_args(response)], name=name))
         else:
-            raise TranslationError(f"{where}: part kind {sorted(p)!r} cannot be translated")
+            raise TranslationError(
+                f"{where}: part kind {sorted(p)!r} cannot be translated"
+            )
     return out
 
 
@@ -115,21 +151,31 @@ def read_request(body: Any) -> ChatRequest:
     req = ChatRequest()
     sys_inst = first(body, "systemInstruction", "system_instruction")
     if isinstance(sys_inst, dict):
-        req.system.extend(p["text"] for p in sys_inst.get("parts") or () if isinstance(p, dict) and p.get("text"))
+        req.system.extend(
+            p["text"]
+            for p in sys_inst.get("parts") or ()
+            if isinstance(p, dict) and p.get("text")
+        )
     calls: dict[str, deque[str]] = defaultdict(deque)
     for i, c in enumerate(contents):
         where = f"gemini request: contents[{i}]"
         if not isinstance(c, dict):
             raise TranslationError(f"{where} must be an object")
-        role = "assistant" if c.get("role") == "model" else "user"
+        role: Role = "assistant" if c.get("role") == "model" else "user"
         append_message(req.messages, role, _read_parts(c.get("parts"), where, calls))
     for t in body.get("tools") or ():
         decls = first(t, "functionDeclarations", "function_declarations")
         if decls is None:
-            raise TranslationError(f"gemini request: tool {sorted(t)!r} cannot be translated")
+            raise TranslationError(
+                f"gemini request: tool {sorted(t)!r} cannot be translated"
+            )
         for d in decls:
-            params = first(d, "parametersJsonSchema", "parameters_json_schema", "parameters") or {"type": "object", "properties": {}}
-            req.tools.append(Tool(d.get("name") or "", d.get("description"), _lower_types(params)))
+            params = first(
+                d, "parametersJsonSchema", "parameters_json_schema", "parameters"
+            ) or {"type": "object", "properties": {}}
+            req.tools.append(
+                Tool(d.get("name") or "", d.get("description"), _lower_types(params))
+            )
     tool_config = first(body, "toolConfig", "tool_config") or {}
     fcc = first(tool_config, "functionCallingConfig", "function_calling_config") or {}
     mode = fcc.get("mode")
@@ -155,7 +201,13 @@ def read_request(body: Any) -> ChatRequest:
     req.n = first(gc, "candidateCount", "candidate_count")
     if first(gc, "responseMimeType", "response_mime_type") == "application/json":
         req.json_mode = True
-        schema = first(gc, "responseJsonSchema", "response_json_schema", "responseSchema", "response_schema")
+        schema = first(
+            gc,
+            "responseJsonSchema",
+            "response_json_schema",
+            "responseSchema",
+            "response_schema",
+        )
         req.json_schema = _lower_types(schema) if schema is not None else None
     return req
 
@@ -163,7 +215,10 @@ def read_request(body: Any) -> ChatRequest:
 def _lower_types(schema: Any) -> Any:
     """Gemini schemas may spell types in upper case (``OBJECT``); JSON Schema wants lower case."""
     if isinstance(schema, dict):
-        return {k: (v.lower() if k == "type" and isinstance(v, str) else _lower_types(v)) for k, v in schema.items()}
+        return {
+            k: (v.lower() if k == "type" and isinstance(v, str) else _lower_types(v))
+            for k, v in schema.items()
+        }
     if isinstance(schema, list):
         return [_lower_types(v) for v in schema]
     return schema
@@ -186,7 +241,9 @@ def _write_part(p: Part, names: dict[str, str]) -> dict[str, Any]:
         }
     name = p.name or names.get(p.call_id)
     if not name:
-        raise TranslationError("gemini request: a tool result names no call made earlier in the conversation")
+        raise TranslationError(
+            "gemini request: a tool result names no call made earlier in the conversation"
+        )
     text = "".join(c for c in p.content if isinstance(c, str))
     try:
         value = json.loads(text) if text else None
@@ -203,7 +260,9 @@ def write_request(req: ChatRequest, model: str, stream: bool) -> dict[str, Any]:
     for m in req.messages:
         parts = [_write_part(p, names) for p in m.parts if p != ""]
         if parts:
-            contents.append({"role": "model" if m.role == "assistant" else "user", "parts": parts})
+            contents.append(
+                {"role": "model" if m.role == "assistant" else "user", "parts": parts}
+            )
     body: dict[str, Any] = {"contents": contents}
     if req.system:
         body["systemInstruction"] = {"parts": [{"text": "\n\n".join(req.system)}]}
@@ -218,7 +277,9 @@ def write_request(req: ChatRequest, model: str, stream: bool) -> dict[str, Any]:
                 d["parameters"] = schema
             decls.append(d)
         body["tools"] = [{"functionDeclarations": decls}]
-        mode = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}.get(req.tool_choice or "")
+        mode = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}.get(
+            req.tool_choice or ""
+        )
         if mode:
             fcc: dict[str, Any] = {"mode": mode}
             if req.tool_choice == "tool" and req.tool_choice_name:
@@ -254,7 +315,9 @@ def write_request(req: ChatRequest, model: str, stream: bool) -> dict[str, Any]:
 def read_usage(meta: Any) -> Usage | None:
     if not isinstance(meta, dict):
         return None
-    out = int(meta.get("candidatesTokenCount") or 0) + int(meta.get("thoughtsTokenCount") or 0)
+    out = int(meta.get("candidatesTokenCount") or 0) + int(
+        meta.get("thoughtsTokenCount") or 0
+    )
     return Usage(int(meta.get("promptTokenCount") or 0), out)
 
 
@@ -271,8 +334,16 @@ def read_response(body: Any) -> ChatResponse:
             if "text" in p:
                 parts.append(p["text"])
             elif (fc := first(p, "functionCall", "function_call")) is not None:
-                parts.append(ToolCall(fc.get("id") or new_id("call_"), fc.get("name") or "", dump_args(fc.get("args"))))
-        stop = STOP_IN.get(first(cand, "finishReason", "finish_reason") or "STOP", ir.STOP_END)
+                parts.append(
+                    ToolCall(
+                        fc.get("id") or new_id("call_"),
+                        fc.get("name") or "",
+                        dump_args(fc.get("args")),
+                    )
+                )
+        stop = STOP_IN.get(
+            first(cand, "finishReason", "finish_reason") or "STOP", ir.STOP_END
+        )
         if stop == ir.STOP_END and any(isinstance(p, ToolCall) for p in parts):
             stop = ir.STOP_TOOL
     elif (body.get("promptFeedback") or {}).get("blockReason"):
@@ -295,9 +366,17 @@ def write_response(resp: ChatResponse, model: str) -> dict[str, Any]:
             if p:
                 parts.append({"text": p})
         else:
-            parts.append({"functionCall": {"name": p.name, "args": args_to_dict(p.arguments)}})
+            parts.append(
+                {"functionCall": {"name": p.name, "args": args_to_dict(p.arguments)}}
+            )
     body: dict[str, Any] = {
-        "candidates": [{"content": {"parts": parts, "role": "model"}, "finishReason": STOP_OUT[resp.stop], "index": 0}],
+        "candidates": [
+            {
+                "content": {"parts": parts, "role": "model"},
+                "finishReason": STOP_OUT[resp.stop],
+                "index": 0,
+            }
+        ],
         "modelVersion": model,
         "responseId": resp.id,
     }

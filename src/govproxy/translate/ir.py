@@ -9,7 +9,7 @@ writer splits them back into ``tool`` messages.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Role = Literal["user", "assistant"]
 # Neutral stop reasons; each format maps to and from these.
@@ -57,7 +57,7 @@ class Message:
 class Tool:
     name: str
     description: str | None
-    parameters: dict
+    parameters: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -65,7 +65,9 @@ class ChatRequest:
     system: list[str] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     tools: list[Tool] = field(default_factory=list)
-    tool_choice: str | None = None  # "auto" | "none" | "required" | "tool" (see tool_choice_name)
+    tool_choice: str | None = (
+        None  # "auto" | "none" | "required" | "tool" (see tool_choice_name)
+    )
     tool_choice_name: str | None = None
     parallel_tool_calls: bool | None = None
     temperature: float | None = None
@@ -79,7 +81,7 @@ class ChatRequest:
     n: int | None = None
     user: str | None = None
     json_mode: bool = False
-    json_schema: dict | None = None
+    json_schema: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

@@ -45,7 +45,9 @@ def family(kind: ProviderKind | str) -> Family:
     try:
         return _FAMILY[ProviderKind(kind)]
     except (KeyError, ValueError):
-        raise TranslationError(f"no chat translation for provider kind {kind!r}") from None
+        raise TranslationError(
+            f"no chat translation for provider kind {kind!r}"
+        ) from None
 
 
 def endpoint_path(kind: ProviderKind, model: str, stream: bool) -> str:
@@ -66,5 +68,8 @@ def endpoint_path(kind: ProviderKind, model: str, stream: bool) -> str:
 def protocol_headers(kind: ProviderKind) -> dict[str, str]:
     """Headers the target API requires besides auth (auth is the router's job)."""
     if family(kind) is Family.ANTHROPIC:
-        return {"anthropic-version": ANTHROPIC_VERSION, "content-type": "application/json"}
+        return {
+            "anthropic-version": ANTHROPIC_VERSION,
+            "content-type": "application/json",
+        }
     return {"content-type": "application/json"}

@@ -15,7 +15,16 @@ from govproxy.translate.common import (
     require_dict,
 )
 from govproxy.translate.errors import TranslationError
-from govproxy.translate.ir import ChatRequest, ChatResponse, Media, Part, Tool, ToolCall, ToolResult, Usage
+from govproxy.translate.ir import (
+    ChatRequest,
+    ChatResponse,
+    Media,
+    Part,
+    Tool,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
 
 STOP_IN = {
     "stop": ir.STOP_END,
@@ -64,10 +73,14 @@ def _content_parts(content: Any, where: str) -> list[str | Media]:
         elif ptype == "file":
             f = part.get("file") or {}
             if not isinstance(f.get("file_data"), str):
-                raise TranslationError(f"{where}: only inline file_data file parts can be translated")
+                raise TranslationError(
+                    f"{where}: only inline file_data file parts can be translated"
+                )
             out.append(media_from_url(f["file_data"]))
         else:
-            raise TranslationError(f"{where}: content part type {ptype!r} cannot be translated")
+            raise TranslationError(
+                f"{where}: content part type {ptype!r} cannot be translated"
+            )
     return out
 
 
@@ -83,35 +96,71 @@ def read_request(body: Any) -> ChatRequest:
             raise TranslationError(f"{where} must be an object")
         role = m.get("role")
         if role in ("system", "developer"):
-            req.system.extend(p for p in _content_parts(m.get("content"), where) if isinstance(p, str))
+            req.system.extend(
+                p for p in _content_parts(m.get("content"), where) if isinstance(p, str)
+            )
         elif role == "user":
-            append_message(req.messages, "user", list(_content_parts(m.get("content"), where)))
+            append_message(
+                req.messages, "user", list(_content_parts(m.get("content"), where))
+            )
         elif role == "assistant":
-            parts: list[Part] = [p for p in _content_parts(m.get("content"), where) if isinstance(p, str)]
+            parts: list[Part] = [
+                p for p in _content_parts(m.get("content"), where) if isinstance(p, str)
+            ]
             if m.get("refusal"):
                 parts.append(m["refusal"])
             for tc in m.get("tool_calls") or ():
                 fn = tc.get("function") or {}
-                parts.append(ToolCall(tc.get("id") or new_id("call_"), fn.get("name") or "", fn.get("arguments") or ""))
+                parts.append(
+                    ToolCall(
+                        tc.get("id") or new_id("call_"),
+                        fn.get("name") or "",
+                        fn.get("arguments") or "",
+                    )
+                )
             fc = m.get("function_call")
             if isinstance(fc, dict):
-                parts.append(ToolCall(new_id("call_"), fc.get("name") or "", fc.get("arguments") or ""))
+                parts.append(
+                    ToolCall(
+                        new_id("call_"), fc.get("name") or "", fc.get("arguments") or ""
+                    )
+                )
             append_message(req.messages, "assistant", parts)
         elif role == "tool":
-            result = ToolResult(m.get("tool_call_id") or "", _content_parts(m.get("content"), where), name=m.get("name"))
+            result = ToolResult(
+                m.get("tool_call_id") or "",
+                _content_parts(m.get("content"), where),
+                name=m.get("name"),
+            )
             append_message(req.messages, "user", [result])
         elif role == "function":  # legacy functions API: results are matched by name
-            result = ToolResult("", _content_parts(m.get("content"), where), name=m.get("name"))
+            result = ToolResult(
+                "", _content_parts(m.get("content"), where), name=m.get("name")
+            )
             append_message(req.messages, "user", [result])
         else:
             raise TranslationError(f"{where}: unknown role {role!r}")
     for t in body.get("tools") or ():
         if t.get("type", "function") != "function":
-            raise TranslationError(f"openai request: tool type {t.get('type')!r} cannot be translated")
+            raise TranslationError(
+                f"openai request: tool type {t.get('type')!r} cannot be translated"
+            )
         fn = t.get("function") or {}
-        req.tools.append(Tool(fn.get("name") or "", fn.get("description"), fn.get("parameters") or dict(_EMPTY_SCHEMA)))
+        req.tools.append(
+            Tool(
+                fn.get("name") or "",
+                fn.get("description"),
+                fn.get("parameters") or dict(_EMPTY_SCHEMA),
+            )
+        )
     for fn in body.get("functions") or ():
-        req.tools.append(Tool(fn.get("name") or "", fn.get("description"), fn.get("parameters") or dict(_EMPTY_SCHEMA)))
+        req.tools.append(
+            Tool(
+                fn.get("name") or "",
+                fn.get("description"),
+                fn.get("parameters") or dict(_EMPTY_SCHEMA),
+            )
+        )
     choice = body.get("tool_choice", body.get("function_call"))
     if isinstance(choice, str):
         req.tool_choice = choice
@@ -151,11 +200,15 @@ def _user_content(parts: list[str | Media]) -> str | list[dict[str, Any]]:
         elif p.data is not None:
             out.append({"type": "file", "file": {"file_data": data_url(p)}})
         else:
-            raise TranslationError("openai request: non-image media can only be sent inline")
+            raise TranslationError(
+                "openai request: non-image media can only be sent inline"
+            )
     return out
 
 
-def write_request(req: ChatRequest, model: str, stream: bool, kind: ProviderKind) -> dict[str, Any]:
+def write_request(
+    req: ChatRequest, model: str, stream: bool, kind: ProviderKind
+) -> dict[str, Any]:
     messages: list[dict[str, Any]] = []
     if req.system:
         messages.append({"role": "system", "content": "\n\n".join(req.system)})
@@ -164,7 +217,11 @@ def write_request(req: ChatRequest, model: str, stream: bool, kind: ProviderKind
             text = "".join(p for p in m.parts if isinstance(p, str))
             msg: dict[str, Any] = {"role": "assistant", "content": text or None}
             calls = [
-                {"id": p.id, "type": "function", "function": {"name": p.name, "arguments": p.arguments or "{}"}}
+                {
+                    "id": p.id,
+                    "type": "function",
+                    "function": {"name": p.name, "arguments": p.arguments or "{}"},
+                }
                 for p in m.parts
                 if isinstance(p, ToolCall)
             ]
@@ -177,7 +234,9 @@ def write_request(req: ChatRequest, model: str, stream: bool, kind: ProviderKind
             if isinstance(p, ToolResult):
                 # Tool results must directly follow the assistant's tool calls, so they go first.
                 content = "".join(c for c in p.content if isinstance(c, str))
-                messages.append({"role": "tool", "tool_call_id": p.call_id, "content": content})
+                messages.append(
+                    {"role": "tool", "tool_call_id": p.call_id, "content": content}
+                )
                 pending.extend(c for c in p.content if isinstance(c, Media))
             elif isinstance(p, (str, Media)):
                 pending.append(p)
@@ -189,7 +248,10 @@ def write_request(req: ChatRequest, model: str, stream: bool, kind: ProviderKind
             {"type": "function", "function": _function(t)} for t in req.tools
         ]
         if req.tool_choice == "tool":
-            body["tool_choice"] = {"type": "function", "function": {"name": req.tool_choice_name}}
+            body["tool_choice"] = {
+                "type": "function",
+                "function": {"name": req.tool_choice_name},
+            }
         elif req.tool_choice in ("auto", "none", "required"):
             body["tool_choice"] = req.tool_choice
         if req.parallel_tool_calls is not None:
@@ -207,12 +269,19 @@ def write_request(req: ChatRequest, model: str, stream: bool, kind: ProviderKind
             body[key] = value
     if req.max_tokens is not None:
         # OpenAI deprecated max_tokens (reasoning models reject it); compatible servers know only max_tokens.
-        key = "max_tokens" if kind is ProviderKind.OPENAI_COMPATIBLE else "max_completion_tokens"
+        key = (
+            "max_tokens"
+            if kind is ProviderKind.OPENAI_COMPATIBLE
+            else "max_completion_tokens"
+        )
         body[key] = req.max_tokens
     if req.stop:
         body["stop"] = req.stop
     if req.json_schema is not None:
-        body["response_format"] = {"type": "json_schema", "json_schema": {"name": "response", "schema": req.json_schema}}
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "response", "schema": req.json_schema},
+        }
     elif req.json_mode:
         body["response_format"] = {"type": "json_object"}
     if stream:
@@ -237,7 +306,9 @@ def _function(t: Tool) -> dict[str, Any]:
 def read_usage(usage: Any) -> Usage | None:
     if not isinstance(usage, dict):
         return None
-    return Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+    return Usage(
+        int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    )
 
 
 def read_response(body: Any) -> ChatResponse:
@@ -252,15 +323,27 @@ def read_response(body: Any) -> ChatResponse:
     if isinstance(content, str) and content:
         parts.append(content)
     elif isinstance(content, list):
-        parts.extend(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+        parts.extend(
+            p.get("text", "")
+            for p in content
+            if isinstance(p, dict) and p.get("type") == "text"
+        )
     if msg.get("refusal"):
         parts.append(msg["refusal"])
     for tc in msg.get("tool_calls") or ():
         fn = tc.get("function") or {}
-        parts.append(ToolCall(tc.get("id") or new_id("call_"), fn.get("name") or "", fn.get("arguments") or ""))
+        parts.append(
+            ToolCall(
+                tc.get("id") or new_id("call_"),
+                fn.get("name") or "",
+                fn.get("arguments") or "",
+            )
+        )
     fc = msg.get("function_call")
     if isinstance(fc, dict):
-        parts.append(ToolCall(new_id("call_"), fc.get("name") or "", fc.get("arguments") or ""))
+        parts.append(
+            ToolCall(new_id("call_"), fc.get("name") or "", fc.get("arguments") or "")
+        )
     stop = STOP_IN.get(choice.get("finish_reason") or "stop", ir.STOP_END)
     return ChatResponse(
         id=str(body.get("id") or new_id("chatcmpl-")),
@@ -273,9 +356,17 @@ def read_response(body: Any) -> ChatResponse:
 
 def write_response(resp: ChatResponse, model: str) -> dict[str, Any]:
     text = "".join(p for p in resp.parts if isinstance(p, str))
-    message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None}
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": text or None,
+        "refusal": None,
+    }
     calls = [
-        {"id": p.id, "type": "function", "function": {"name": p.name, "arguments": p.arguments or "{}"}}
+        {
+            "id": p.id,
+            "type": "function",
+            "function": {"name": p.name, "arguments": p.arguments or "{}"},
+        }
         for p in resp.parts
         if isinstance(p, ToolCall)
     ]
@@ -286,7 +377,14 @@ def write_response(resp: ChatResponse, model: str) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": STOP_OUT[resp.stop]}],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": STOP_OUT[resp.stop],
+            }
+        ],
     }
     if resp.usage is not None:
         body["usage"] = usage_body(resp.usage)

@@ -12,13 +12,32 @@ import json
 from typing import Any, Protocol
 
 from govproxy.models import ProviderKind
-from govproxy.translate.events import BlockStart, BlockStop, Delta, End, Event, StreamError
+from govproxy.translate.events import (
+    BlockStart,
+    BlockStop,
+    Delta,
+    End,
+    Event,
+    StreamError,
+)
 from govproxy.translate.ir import Usage
 from govproxy.translate.kinds import Family, family
 from govproxy.translate.sse import SSEEvent, SSEParser
-from govproxy.translate.stream_anthropic import AnthropicDecoder, AnthropicEncoder, AnthropicRewriter
-from govproxy.translate.stream_gemini import GeminiDecoder, GeminiEncoder, GeminiRewriter
-from govproxy.translate.stream_openai import OpenAIDecoder, OpenAIEncoder, OpenAIRewriter
+from govproxy.translate.stream_anthropic import (
+    AnthropicDecoder,
+    AnthropicEncoder,
+    AnthropicRewriter,
+)
+from govproxy.translate.stream_gemini import (
+    GeminiDecoder,
+    GeminiEncoder,
+    GeminiRewriter,
+)
+from govproxy.translate.stream_openai import (
+    OpenAIDecoder,
+    OpenAIEncoder,
+    OpenAIRewriter,
+)
 from govproxy.translate.transform import TextTransform, TransformFactory
 
 
@@ -140,8 +159,10 @@ class StreamTranslator:
     @property
     def usage(self) -> Usage | None:
         """The latest usage the upstream reported (final once the stream ended), or None."""
-        source: Any = self._rewriter if self._rewriter is not None else self._decoder
-        return source.usage
+        if self._rewriter is not None:
+            return self._rewriter.usage
+        assert self._decoder is not None
+        return self._decoder.usage
 
     def feed(self, chunk: bytes) -> bytes:
         events = self._parser.feed(chunk)
@@ -166,7 +187,10 @@ class StreamTranslator:
                 for ev in events:
                     self._rewriter.rewrite(ev)
                 return b""
-            return b"".join([self._rewriter.rewrite(ev) for ev in events]) + self._rewriter.finish()
+            return (
+                b"".join([self._rewriter.rewrite(ev) for ev in events])
+                + self._rewriter.finish()
+            )
         return self._translate(events, final=True)
 
     def _translate(self, events: list[SSEEvent], final: bool) -> bytes:

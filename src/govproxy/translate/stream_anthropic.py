@@ -11,7 +11,15 @@ from govproxy.translate.anthropic_messages import STOP_IN, STOP_OUT, read_usage,
 from govproxy.translate.common import dump_args, new_id
 from govproxy.translate.errors import TranslationError
 from govproxy.translate.errors_map import read_error, write_error
-from govproxy.translate.events import BlockStart, BlockStop, Delta, End, Event, Start, StreamError
+from govproxy.translate.events import (
+    BlockStart,
+    BlockStop,
+    Delta,
+    End,
+    Event,
+    Start,
+    StreamError,
+)
 from govproxy.translate.ir import Usage
 from govproxy.translate.sse import SSEEvent, encode_raw, named_event
 from govproxy.translate.transform import TextTransform, TransformFactory
@@ -21,7 +29,9 @@ def _load(ev: SSEEvent) -> dict[str, Any]:
     try:
         obj = json.loads(ev.data or "")
     except ValueError:
-        raise TranslationError("anthropic stream: an event's data is not JSON") from None
+        raise TranslationError(
+            "anthropic stream: an event's data is not JSON"
+        ) from None
     if not isinstance(obj, dict):
         raise TranslationError("anthropic stream: an event's data is not an object")
     return obj
@@ -35,7 +45,9 @@ class _UsageTracker:
 
     def track(self, etype: str | None, obj: dict[str, Any]) -> None:
         if etype == "message_start":
-            self.usage = read_usage((obj.get("message") or {}).get("usage")) or Usage(0, 0)
+            self.usage = read_usage((obj.get("message") or {}).get("usage")) or Usage(
+                0, 0
+            )
         elif etype == "message_delta" and isinstance(obj.get("usage"), dict):
             u = obj["usage"]
             current = self.usage or Usage(0, 0)
@@ -80,8 +92,11 @@ class AnthropicDecoder(_UsageTracker):
             n = self._map[obj.get("index", -1)] = self._next
             self._next += 1
             if ctype == "text":
-                return [BlockStart(n)] + ([Delta(n, cb["text"])] if cb.get("text") else [])
-            out: list[Event] = [BlockStart(n, cb.get("id") or new_id("toolu_"), cb.get("name") or "")]
+                started: list[Event] = [BlockStart(n)]
+                return started + ([Delta(n, cb["text"])] if cb.get("text") else [])
+            out: list[Event] = [
+                BlockStart(n, cb.get("id") or new_id("toolu_"), cb.get("name") or "")
+            ]
             if cb.get("input"):
                 out.append(Delta(n, dump_args(cb["input"])))
             return out
@@ -92,7 +107,13 @@ class AnthropicDecoder(_UsageTracker):
             self._started = True
             msg = obj.get("message") or {}
             u = self.usage
-            return [Start(str(msg.get("id") or new_id("msg_")), msg.get("model"), u.input_tokens if u else None)]
+            return [
+                Start(
+                    str(msg.get("id") or new_id("msg_")),
+                    msg.get("model"),
+                    u.input_tokens if u else None,
+                )
+            ]
         if etype == "message_delta":
             d = obj.get("delta") or {}
             if d.get("stop_reason"):
@@ -104,7 +125,8 @@ class AnthropicDecoder(_UsageTracker):
         if etype == "error":
             self._ended = True
             category, message = read_error(500, obj, ProviderKind.ANTHROPIC)
-            return [BlockStop(n) for n in self._map.values()] + [StreamError(category, message)]
+            stops: list[Event] = [BlockStop(n) for n in self._map.values()]
+            return stops + [StreamError(category, message)]
         return []  # ping and future event types
 
     def finish(self) -> list[Event]:
@@ -131,7 +153,7 @@ class AnthropicEncoder:
 
     def _start(self, e: Start) -> bytes:
         self._started = True
-        message = {
+        message: dict[str, Any] = {
             "id": e.id,
             "type": "message",
             "role": "assistant",
@@ -141,9 +163,9 @@ class AnthropicEncoder:
             "stop_sequence": None,
             "usage": {"input_tokens": e.input_tokens or 0, "output_tokens": 0},
         }
-        return named_event("message_start", {"type": "message_start", "message": message}) + named_event(
-            "ping", {"type": "ping"}
-        )
+        return named_event(
+            "message_start", {"type": "message_start", "message": message}
+        ) + named_event("ping", {"type": "ping"})
 
     def _ensure_started(self) -> bytes:
         return b"" if self._started else self._start(Start(new_id("msg_"), None))
@@ -157,7 +179,10 @@ class AnthropicEncoder:
                 delta = {"type": "input_json_delta", "partial_json": e.text}
             else:
                 delta = {"type": "text_delta", "text": e.text}
-            return named_event("content_block_delta", {"type": "content_block_delta", "index": i, "delta": delta})
+            return named_event(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": i, "delta": delta},
+            )
         if isinstance(e, Start):
             return b"" if self._started else self._start(e)
         if isinstance(e, BlockStart):
@@ -166,28 +191,44 @@ class AnthropicEncoder:
             self._next += 1
             if e.is_tool:
                 self._tools.add(i)
-                block: dict[str, Any] = {"type": "tool_use", "id": tool_id(e.tool_id or ""), "name": e.tool_name, "input": {}}
+                block: dict[str, Any] = {
+                    "type": "tool_use",
+                    "id": tool_id(e.tool_id or ""),
+                    "name": e.tool_name,
+                    "input": {},
+                }
             else:
                 block = {"type": "text", "text": ""}
             return head + named_event(
-                "content_block_start", {"type": "content_block_start", "index": i, "content_block": block}
+                "content_block_start",
+                {"type": "content_block_start", "index": i, "content_block": block},
             )
         if isinstance(e, BlockStop):
             i = self._map.pop(e.index, None)
             if i is None:
                 return b""
-            return named_event("content_block_stop", {"type": "content_block_stop", "index": i})
+            return named_event(
+                "content_block_stop", {"type": "content_block_stop", "index": i}
+            )
         if isinstance(e, End):
             stop = e.stop
             if stop == ir.STOP_END and self._tools:
                 stop = ir.STOP_TOOL
-            usage: dict[str, int] = {"output_tokens": e.usage.output_tokens if e.usage else 0}
+            usage: dict[str, int] = {
+                "output_tokens": e.usage.output_tokens if e.usage else 0
+            }
             if e.usage is not None:
                 usage["input_tokens"] = e.usage.input_tokens
-            delta = {"stop_reason": STOP_OUT[stop], "stop_sequence": e.stop_sequence if stop == ir.STOP_SEQUENCE else None}
+            closing: dict[str, str | None] = {
+                "stop_reason": STOP_OUT[stop],
+                "stop_sequence": e.stop_sequence if stop == ir.STOP_SEQUENCE else None,
+            }
             return (
                 self._ensure_started()
-                + named_event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
+                + named_event(
+                    "message_delta",
+                    {"type": "message_delta", "delta": closing, "usage": usage},
+                )
                 + named_event("message_stop", {"type": "message_stop"})
             )
         _, body = write_error(e.category, e.message, 500, ProviderKind.ANTHROPIC)
@@ -218,7 +259,9 @@ class AnthropicRewriter(_UsageTracker):
         if etype == "content_block_delta":
             chan = self._chans.get(obj.get("index", -1))
             d = obj.get("delta") or {}
-            field = {"text_delta": "text", "input_json_delta": "partial_json"}.get(d.get("type") or "")
+            field = {"text_delta": "text", "input_json_delta": "partial_json"}.get(
+                d.get("type") or ""
+            )
             if chan is None or field is None or not isinstance(d.get(field), str):
                 return encode_raw(ev)
             new = chan[0].feed(d[field])
@@ -255,7 +298,10 @@ class AnthropicRewriter(_UsageTracker):
             return b""
         field = "text" if chan[1] == "text_delta" else "partial_json"
         delta = {"type": chan[1], field: rest}
-        return named_event("content_block_delta", {"type": "content_block_delta", "index": idx, "delta": delta})
+        return named_event(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": idx, "delta": delta},
+        )
 
     def finish(self) -> bytes:
         return b"".join(self._flush(i) for i in list(self._chans))

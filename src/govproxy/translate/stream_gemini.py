@@ -14,7 +14,15 @@ from govproxy.translate import ir
 from govproxy.translate.common import args_to_dict, dump_args, first, new_id
 from govproxy.translate.errors import TranslationError
 from govproxy.translate.errors_map import read_error, write_error
-from govproxy.translate.events import BlockStart, BlockStop, Delta, End, Event, Start, StreamError
+from govproxy.translate.events import (
+    BlockStart,
+    BlockStop,
+    Delta,
+    End,
+    Event,
+    Start,
+    StreamError,
+)
 from govproxy.translate.gemini import STOP_IN, STOP_OUT, read_usage, usage_body
 from govproxy.translate.ir import Usage
 from govproxy.translate.sse import SSEEvent, data_event, encode_raw
@@ -26,7 +34,9 @@ def _load(ev: SSEEvent) -> dict[str, Any]:
         obj = json.loads(ev.data or "")
     except ValueError:
         raise TranslationError("gemini stream: an event's data is not JSON") from None
-    if isinstance(obj, list) and len(obj) == 1:  # tolerate a one-element array per event
+    if (
+        isinstance(obj, list) and len(obj) == 1
+    ):  # tolerate a one-element array per event
         obj = obj[0]
     if not isinstance(obj, dict):
         raise TranslationError("gemini stream: an event's data is not an object")
@@ -56,11 +66,18 @@ class GeminiDecoder:
         out: list[Event] = []
         if isinstance(obj.get("error"), dict):
             self._ended = True
-            category, message = read_error(int(obj["error"].get("code") or 500), obj, ProviderKind.GEMINI)
+            category, message = read_error(
+                int(obj["error"].get("code") or 500), obj, ProviderKind.GEMINI
+            )
             return self._close() + [StreamError(category, message)]
         if not self._started:
             self._started = True
-            out.append(Start(str(obj.get("responseId") or new_id("chatcmpl-")), obj.get("modelVersion")))
+            out.append(
+                Start(
+                    str(obj.get("responseId") or new_id("chatcmpl-")),
+                    obj.get("modelVersion"),
+                )
+            )
         meta = first(obj, "usageMetadata", "usage_metadata")
         if meta:
             self.usage = read_usage(meta)
@@ -81,7 +98,13 @@ class GeminiDecoder:
                     out.extend(self._close())
                     self._saw_call = True
                     self._index += 1
-                    out.append(BlockStart(self._index, fc.get("id") or new_id("call_"), fc.get("name") or ""))
+                    out.append(
+                        BlockStart(
+                            self._index,
+                            fc.get("id") or new_id("call_"),
+                            fc.get("name") or "",
+                        )
+                    )
                     out.append(Delta(self._index, dump_args(fc.get("args"))))
                     out.append(BlockStop(self._index))
             reason = first(cand, "finishReason", "finish_reason")
@@ -90,7 +113,9 @@ class GeminiDecoder:
         if not candidates and (obj.get("promptFeedback") or {}).get("blockReason"):
             self._stop = ir.STOP_FILTER
         if self._stop is not None:
-            out.extend(self.finish())  # the finishing chunk also carries the final usage
+            out.extend(
+                self.finish()
+            )  # the finishing chunk also carries the final usage
         return out
 
     def finish(self) -> list[Event]:
@@ -115,8 +140,16 @@ class GeminiEncoder:
         self._id = new_id("")
         self._calls: dict[int, tuple[str, list[str]]] = {}
 
-    def _chunk(self, parts: list[dict[str, Any]], finish: str | None = None, usage: Usage | None = None) -> bytes:
-        cand: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+    def _chunk(
+        self,
+        parts: list[dict[str, Any]],
+        finish: str | None = None,
+        usage: Usage | None = None,
+    ) -> bytes:
+        cand: dict[str, Any] = {
+            "content": {"parts": parts, "role": "model"},
+            "index": 0,
+        }
         if finish:
             cand["finishReason"] = finish
         body: dict[str, Any] = {"candidates": [cand]}
@@ -144,10 +177,19 @@ class GeminiEncoder:
             call = self._calls.pop(e.index, None)
             if call is None:
                 return b""
-            return self._chunk([{"functionCall": {"name": call[0], "args": args_to_dict("".join(call[1]))}}])
+            return self._chunk(
+                [
+                    {
+                        "functionCall": {
+                            "name": call[0],
+                            "args": args_to_dict("".join(call[1])),
+                        }
+                    }
+                ]
+            )
         if isinstance(e, End):
             return self._chunk([{"text": ""}], STOP_OUT[e.stop], e.usage)
-        status, body = write_error(e.category, e.message, 500, ProviderKind.GEMINI)
+        _, body = write_error(e.category, e.message, 500, ProviderKind.GEMINI)
         return data_event(body)
 
 
@@ -216,7 +258,15 @@ class GeminiRewriter:
         for ci, t in sorted(self._chans.items()):
             rest = t.flush()
             if rest:
-                cand = {"content": {"parts": [{"text": rest}], "role": "model"}, "index": ci}
-                out += data_event({"candidates": [cand], "modelVersion": self._last.get("modelVersion")})
+                cand = {
+                    "content": {"parts": [{"text": rest}], "role": "model"},
+                    "index": ci,
+                }
+                out += data_event(
+                    {
+                        "candidates": [cand],
+                        "modelVersion": self._last.get("modelVersion"),
+                    }
+                )
         self._chans.clear()
         return out

@@ -11,7 +11,15 @@ from govproxy.translate import ir
 from govproxy.translate.common import new_id
 from govproxy.translate.errors import TranslationError
 from govproxy.translate.errors_map import read_error, write_error
-from govproxy.translate.events import BlockStart, BlockStop, Delta, End, Event, Start, StreamError
+from govproxy.translate.events import (
+    BlockStart,
+    BlockStop,
+    Delta,
+    End,
+    Event,
+    Start,
+    StreamError,
+)
 from govproxy.translate.ir import Usage
 from govproxy.translate.openai_chat import STOP_IN, STOP_OUT, read_usage, usage_body
 from govproxy.translate.sse import SSEEvent, data_event, encode_raw
@@ -48,7 +56,9 @@ class OpenAIDecoder:
         self._open = None
         return [BlockStop(self._index)]
 
-    def _open_block(self, key: Any, tool_id: str | None = None, name: str | None = None) -> list[Event]:
+    def _open_block(
+        self, key: Any, tool_id: str | None = None, name: str | None = None
+    ) -> list[Event]:
         out = self._close()
         self._open = key
         self._index += 1
@@ -70,7 +80,9 @@ class OpenAIDecoder:
             return out
         if not self._started:
             self._started = True
-            out.append(Start(str(obj.get("id") or new_id("chatcmpl-")), obj.get("model")))
+            out.append(
+                Start(str(obj.get("id") or new_id("chatcmpl-")), obj.get("model"))
+            )
         if obj.get("usage"):
             self.usage = read_usage(obj["usage"])
         for ch in obj.get("choices") or ():
@@ -127,7 +139,14 @@ class OpenAIEncoder:
                 "object": "chat.completion.chunk",
                 "created": self._created,
                 "model": self.model,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": delta,
+                        "logprobs": None,
+                        "finish_reason": finish,
+                    }
+                ],
             }
         )
 
@@ -141,7 +160,9 @@ class OpenAIEncoder:
             k = self._tools.get(e.index)
             if k is None:
                 return self._chunk({"content": e.text})
-            return self._chunk({"tool_calls": [{"index": k, "function": {"arguments": e.text}}]})
+            return self._chunk(
+                {"tool_calls": [{"index": k, "function": {"arguments": e.text}}]}
+            )
         if isinstance(e, Start):
             if self._id is not None:
                 return b""
@@ -152,7 +173,12 @@ class OpenAIEncoder:
             if not e.is_tool:
                 return head
             k = self._tools[e.index] = len(self._tools)
-            call = {"index": k, "id": e.tool_id, "type": "function", "function": {"name": e.tool_name, "arguments": ""}}
+            call = {
+                "index": k,
+                "id": e.tool_id,
+                "type": "function",
+                "function": {"name": e.tool_name, "arguments": ""},
+            }
             return head + self._chunk({"tool_calls": [call]})
         if isinstance(e, BlockStop):
             return b""
@@ -264,7 +290,14 @@ class OpenAIRewriter:
                         "object": "chat.completion.chunk",
                         "created": self._last.get("created", int(time.time())),
                         "model": self._last.get("model"),
-                        "choices": [{"index": ci, "delta": delta, "logprobs": None, "finish_reason": None}],
+                        "choices": [
+                            {
+                                "index": ci,
+                                "delta": delta,
+                                "logprobs": None,
+                                "finish_reason": None,
+                            }
+                        ],
                     }
                 )
         return out

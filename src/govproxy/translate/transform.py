@@ -45,7 +45,9 @@ def _map_arguments(arguments: str, fn: Callable[[str], str]) -> str:
     return json.dumps(map_strings(parsed, fn), ensure_ascii=False)
 
 
-def transform_json_response(body: dict[str, Any], kind: ProviderKind, fn: Callable[[str], str]) -> dict[str, Any]:
+def transform_json_response(
+    body: dict[str, Any], kind: ProviderKind, fn: Callable[[str], str]
+) -> dict[str, Any]:
     """Rewrite the text a non-streaming response carries (content and tool-call arguments) in place.
 
     Returns ``body`` for convenience. Metadata (ids, model, usage) is left alone.
