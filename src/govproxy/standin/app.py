@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from govproxy.standin import anthropic_api, gemini_api, openai_api
+from govproxy.standin import anthropic_api, cohere_api, gemini_api, openai_api
 from govproxy.standin.call import Call
 from govproxy.standin.control import ControlApi
 from govproxy.standin.echo import EchoOptions
@@ -49,7 +49,7 @@ def _r(method: str, regex: str, family: Family, handler: EndpointFn, json_body: 
     return Route(method, re.compile(regex), family, handler, json_body)
 
 
-O, A, G = Family.OPENAI, Family.ANTHROPIC, Family.GEMINI
+O, A, G, C = Family.OPENAI, Family.ANTHROPIC, Family.GEMINI, Family.COHERE
 
 # Order matters: specific shapes before the generic OpenAI-compatible suffix rules.
 ROUTES: tuple[Route, ...] = (
@@ -60,6 +60,8 @@ ROUTES: tuple[Route, ...] = (
     _r("POST", r"^/(?:v1|v1beta)/models/(?P<model>[^/:]+):embedContent$", G, gemini_api.embed_content),
     _r("POST", r"^/(?:v1|v1beta)/models/(?P<model>[^/:]+):batchEmbedContents$", G, gemini_api.batch_embed_contents),
     _r("POST", r"^/(?:v1|v1beta)/models/(?P<model>[^/:]+):countTokens$", G, gemini_api.count_tokens),
+    _r("POST", r"^/v2/chat$", C, cohere_api.chat),
+    _r("POST", r"^/v2/embed$", C, cohere_api.embed),
     _r("GET", r"^/v1beta/models$", G, gemini_api.list_models, json_body=False),
     _r("GET", r"^/v1beta/models/(?P<model>[^/:]+)$", G, gemini_api.get_model, json_body=False),
     _r("POST", r"^/openai/deployments/(?P<deployment>[^/]+)/chat/completions$", O, openai_api.chat_completions),
@@ -98,6 +100,8 @@ def guess_family(req: HttpRequest) -> Family:
         return Family.ANTHROPIC
     if "googleapis" in host:
         return Family.GEMINI
+    if "cohere" in host or path.startswith("/v2/"):
+        return Family.COHERE
     return Family.OPENAI
 
 
@@ -122,6 +126,8 @@ def _masked(key: str) -> str:
 
 
 def _invalid_key_error(family: Family, key: str) -> Response:
+    if family is Family.COHERE:
+        return error_response(family, 401, "invalid api token")
     if family is Family.ANTHROPIC:
         return error_response(family, 401, "invalid x-api-key")
     if family is Family.GEMINI:
@@ -134,6 +140,8 @@ def _invalid_key_error(family: Family, key: str) -> Response:
 
 
 def _missing_key_message(family: Family) -> tuple[int, str]:
+    if family is Family.COHERE:
+        return 401, "no api key supplied"
     if family is Family.ANTHROPIC:
         return 401, "x-api-key header is required"
     if family is Family.GEMINI:
@@ -158,6 +166,8 @@ def _not_found(family: Family, req: HttpRequest) -> Response:
         return error_response(family, 404, "Not Found")
     if family is Family.GEMINI:
         return error_response(family, 404, f"Requested entity was not found. ({req.method} {req.path})")
+    if family is Family.COHERE:
+        return error_response(family, 404, f"404 page not found ({req.method} {req.path})")
     return error_response(family, 404, f"Invalid URL ({req.method} {req.path})")
 
 

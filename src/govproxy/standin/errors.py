@@ -7,6 +7,7 @@ Clients (and govproxy's failover) branch on status codes, headers such as
 * OpenAI / Azure / compatible: ``{"error": {"message", "type", "param", "code"}}``
 * Anthropic: ``{"type": "error", "error": {"type", "message"}, "request_id"}``
 * Gemini (Google APIs): ``{"error": {"code", "message", "status"}}``
+* Cohere: ``{"id", "message"}``
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Family(StrEnum):
     OPENAI = "openai"
     ANTHROPIC = "anthropic"
     GEMINI = "gemini"
+    COHERE = "cohere"
 
 
 _OPENAI_TYPES = {
@@ -111,6 +113,8 @@ def request_id_header(family: Family) -> tuple[str, str]:
         return ("request-id", random_id("req_", 24))
     if family is Family.GEMINI:
         return ("x-goog-request-id", random_id("", 16))
+    if family is Family.COHERE:
+        return ("x-trace-id", random_id("", 32))
     return ("x-request-id", random_id("req_", 32))
 
 
@@ -133,6 +137,8 @@ def error_response(
     elif family is Family.ANTHROPIC:
         etype = _ANTHROPIC_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
         body = {"type": "error", "error": {"type": etype, "message": msg}, "request_id": rid[1]}
+    elif family is Family.COHERE:
+        body = {"id": random_id("", 32), "message": msg}
     else:
         gstatus = _GEMINI_STATUS.get(status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT")
         body = {"error": {"code": status, "message": msg, "status": gstatus}}
@@ -164,5 +170,11 @@ def stream_error_event(
             record = dumps({"error": {"code": status, "message": msg, "status": gstatus}})
             return (b"[" if first else b",\r\n") + record + b"]"
         return b"data: " + dumps({"error": {"code": status, "message": msg, "status": gstatus}}) + b"\r\n\r\n"
+    if family is Family.COHERE:
+        return sse_error_line({"id": random_id("", 32), "message": msg})
     etype, code = _OPENAI_TYPES.get(status, ("server_error", None))
     return b"data: " + dumps({"error": {"message": msg, "type": etype, "param": None, "code": code}}) + b"\n\n"
+
+
+def sse_error_line(obj: dict[str, object]) -> bytes:
+    return b"data: " + dumps(obj) + b"\n\n"
