@@ -538,3 +538,28 @@ def test_non_url_safe_tool_ids_are_mapped_consistently_for_anthropic() -> None:
         == msgs[2]["content"][0]["tool_use_id"]
         == "call_1_a"
     )
+
+
+def test_json_mode_to_anthropic_becomes_an_instruction() -> None:
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    body = {
+        "model": "gpt-4o",
+        "messages": [
+            {"role": "system", "content": "Be terse."},
+            {"role": "user", "content": "ok?"},
+        ],
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "r", "schema": schema},
+        },
+    }
+    b = translate_request(
+        body, K.OPENAI, K.ANTHROPIC, target_model="c", stream=False
+    ).body
+    assert b["system"].startswith(
+        "Be terse.\n\nRespond with a single JSON object and nothing else."
+    )
+    assert '{"type":"object","properties":{"ok":{"type":"boolean"}}}' in b["system"]
+    g = translate_request(body, K.OPENAI, K.GEMINI, target_model="g", stream=False).body
+    assert g["generationConfig"]["responseMimeType"] == "application/json"
+    assert g["generationConfig"]["responseSchema"] == schema

@@ -349,3 +349,37 @@ def test_gemini_prompt_blocked_maps_to_content_filter() -> None:
     assert summarise("openai", out)["stop"] == "content_filter"
     out, _ = run(K.GEMINI, K.ANTHROPIC, data)
     assert summarise("anthropic", out)["stop"] == "refusal"
+
+
+def test_usage_requested_on_the_clients_behalf_is_read_then_stripped() -> None:
+    from govproxy.translate import request_stream_usage, wants_stream_usage
+
+    body = {"model": "gpt-4o", "messages": [], "stream": True}
+    forced = request_stream_usage(body, K.OPENAI_COMPATIBLE)
+    assert (
+        forced["stream_options"] == {"include_usage": True}
+        and "stream_options" not in body
+    )
+    assert request_stream_usage({"model": "m", "messages": []}, K.OPENAI) == {
+        "model": "m",
+        "messages": [],
+    }
+    st = StreamTranslator(
+        K.OPENAI_COMPATIBLE,
+        K.OPENAI,
+        requested_model="m",
+        include_usage=wants_stream_usage(body),
+    )
+    out = (
+        b"".join(
+            st.feed(OPENAI_STREAM[i : i + 50]) for i in range(0, len(OPENAI_STREAM), 50)
+        )
+        + st.finish()
+    )
+    chunks = [d for _, d in events_of(out) if isinstance(d, dict)]
+    assert chunks and all(c["choices"] for c in chunks), (
+        "the client never asked for the usage chunk"
+    )
+    assert events_of(out)[-1] == (None, "[DONE]")
+    assert summarise("openai", out)["text"] == EXPECTED_TEXT_RAW
+    assert st.usage == Usage(31, 17), "the router still learns the usage"

@@ -16,7 +16,11 @@ from govproxy.translate.errors import TranslationError
 from govproxy.translate.errors_map import translate_error
 from govproxy.translate.ir import Usage
 from govproxy.translate.kinds import endpoint_path
-from govproxy.translate.stream import StreamTranslator, wants_stream_usage
+from govproxy.translate.stream import (
+    StreamTranslator,
+    request_stream_usage,
+    wants_stream_usage,
+)
 from govproxy.translate.transform import (
     TextTransform,
     TransformFactory,
@@ -32,6 +36,7 @@ __all__ = [
     "Usage",
     "endpoint_path",
     "extract_usage",
+    "request_stream_usage",
     "transform_json_response",
     "translate_error",
     "translate_request",

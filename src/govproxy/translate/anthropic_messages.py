@@ -47,6 +47,14 @@ _SKIPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 _BAD_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
 
+def json_instruction(schema: dict[str, Any] | None) -> str:
+    """Anthropic has no JSON response mode; the request's intent is carried as an instruction."""
+    text = "Respond with a single JSON object and nothing else."
+    if schema is not None:
+        text += " It must validate against this JSON Schema: " + dump_args(schema)
+    return text
+
+
 def tool_id(raw: str) -> str:
     """Anthropic insists on ``^[a-zA-Z0-9_-]+$`` ids; other vendors' ids are mapped deterministically
     (the same id maps the same way in the tool_use and its tool_result)."""
@@ -252,8 +260,11 @@ def write_request(
         "max_tokens": req.max_tokens or default_max_tokens,
         "messages": messages,
     }
-    if req.system:
-        body["system"] = "\n\n".join(req.system)
+    system = list(req.system)
+    if req.json_mode:
+        system.append(json_instruction(req.json_schema))
+    if system:
+        body["system"] = "\n\n".join(system)
     if req.tools:
         body["tools"] = [
             {

@@ -123,9 +123,14 @@ class StreamTranslator:
     ``upstream`` is the format the target provider streams, ``client`` the format the app
     called. With the same family on both sides nothing is translated: without a transform
     the bytes pass through untouched (parsed only to read usage); with one, only text
-    deltas are rewritten. ``include_usage`` (OpenAI clients only) adds the final usage
-    chunk — pass ``wants_stream_usage(request_body)`` so clients that did not ask for it
-    do not get a chunk with empty ``choices``.
+    deltas are rewritten.
+
+    ``include_usage`` concerns OpenAI-format clients and the usage-only final chunk (empty
+    ``choices``) that they receive only if they asked for it: pass
+    ``wants_stream_usage(original_request_body)``. ``True`` emits it; ``False`` also strips
+    it from a same-family upstream (use this when :func:`request_stream_usage` asked the
+    upstream for usage on the client's behalf); ``None`` leaves a same-family stream as the
+    upstream sent it and emits no usage chunk when translating.
 
     Feed it only a successful (2xx) ``text/event-stream`` body; error responses go
     through :func:`translate_error`.
@@ -138,20 +143,26 @@ class StreamTranslator:
         *,
         requested_model: str,
         text_transform_factory: TransformFactory | None = None,
-        include_usage: bool = False,
+        include_usage: bool | None = None,
     ) -> None:
         self._parser = SSEParser()
         up, down = family(upstream), family(client)
         self.passthrough = up is down
-        self._raw = self.passthrough and text_transform_factory is None
+        strip_usage = up is Family.OPENAI and include_usage is False
+        self._raw = (
+            self.passthrough and text_transform_factory is None and not strip_usage
+        )
         self._rewriter: _Rewriter | None = None
         self._decoder: _Decoder | None = None
         self._channels: _Channels | None = None
         if self.passthrough:
-            self._rewriter = _REWRITERS[up](text_transform_factory)
+            if up is Family.OPENAI:
+                self._rewriter = OpenAIRewriter(text_transform_factory, strip_usage)
+            else:
+                self._rewriter = _REWRITERS[up](text_transform_factory)
         else:
             self._decoder = _DECODERS[up]()
-            self._encoder = _encoder(down, requested_model, include_usage)
+            self._encoder = _encoder(down, requested_model, bool(include_usage))
             if text_transform_factory is not None:
                 self._channels = _Channels(text_transform_factory)
         self._finished = False
@@ -205,6 +216,22 @@ class StreamTranslator:
             neutral = self._channels.apply(neutral)
         encode = self._encoder.encode
         return b"".join([encode(e) for e in neutral])
+
+
+def request_stream_usage(body: dict[str, Any], kind: ProviderKind) -> dict[str, Any]:
+    """A copy of an OpenAI-family streaming request that asks for the final usage chunk,
+    so the router can bill streams whose client did not ask (other formats always send
+    usage). Pair it with ``StreamTranslator(..., include_usage=wants_stream_usage(body))``."""
+    if family(kind) is not Family.OPENAI or not body.get("stream"):
+        return body
+    opts = body.get("stream_options")
+    return {
+        **body,
+        "stream_options": {
+            **(opts if isinstance(opts, dict) else {}),
+            "include_usage": True,
+        },
+    }
 
 
 def wants_stream_usage(request_body: dict[str, Any]) -> bool:

@@ -205,10 +205,17 @@ class OpenAIEncoder:
 
 
 class OpenAIRewriter:
-    """Same format upstream and client: only text deltas change, every other byte passes through."""
+    """Same format upstream and client: only text deltas change, every other byte passes through.
 
-    def __init__(self, factory: TransformFactory | None) -> None:
+    ``strip_usage`` drops the usage-only final chunk, for when the proxy asked the upstream
+    for usage (:func:`request_stream_usage`) on behalf of a client that did not.
+    """
+
+    def __init__(
+        self, factory: TransformFactory | None, strip_usage: bool = False
+    ) -> None:
         self.factory = factory
+        self.strip_usage = strip_usage
         self.usage: Usage | None = None
         self._chans: dict[tuple[Any, ...], TextTransform] = {}
         self._last: dict[str, Any] = {}
@@ -252,8 +259,10 @@ class OpenAIRewriter:
             return encode_raw(ev)
         if obj.get("usage"):
             self.usage = read_usage(obj["usage"])
+            if self.strip_usage and not obj.get("choices"):
+                return b""
         if self.factory is None:
-            return b""
+            return encode_raw(ev)
         self._last = obj
         changed = False
         for ch in obj.get("choices") or ():
