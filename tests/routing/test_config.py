@@ -44,7 +44,7 @@ def test_yaml_sections_are_read(tmp_path: Path) -> None:
         ({"routing": {"weights": {"cost": -1}}}, "routing.weights.cost"),
         ({"routing": {"breaker": {"failures_to_opn": 3}}}, "routing.breaker.failures_to_opn"),
         ({"routing": {"failover": {"failover_on": ["teapot"]}}}, "routing.failover.failover_on"),
-        ({"state": {"backend": "redis"}}, "needs redis_url"),
+        ({"state": {"backend": "redis"}}, "needs redis_url or redis_url_env"),
         ({"state": {"backend": "memcached"}}, "state.backend"),
         ({"metrics": {"port": 70000}}, "metrics.port"),
         ({"routing": {"weights": {"cost": 0, "latency": 0, "health": 0, "quality": 0}}}, "at least one score weight"),

@@ -87,3 +87,18 @@ def test_unreachable_redis_is_a_clear_error_without_the_password() -> None:
     with pytest.raises(StateStoreError) as err:
         _local_view(f"redis://:hunter2@127.0.0.1:{free_port()}/0")
     assert "hunter2" not in str(err.value)
+
+
+def test_redis_url_can_come_from_the_environment(redis_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from govproxy.config import ConfigError
+
+    settings = settings_from_dict({"state": {"backend": "redis", "redis_url_env": "GOVPROXY_TEST_REDIS"}})
+    with pytest.raises(ConfigError, match="GOVPROXY_TEST_REDIS is not set"):
+        Router(settings)
+    monkeypatch.setenv("GOVPROXY_TEST_REDIS", redis_url)
+    router = Router(settings)
+    router.breakers.record_failure("openai")
+    assert router.health("openai").consecutive_failures == 1
+    router.close()

@@ -7,6 +7,7 @@ the dotted key, the same way the top-level loader does.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -100,13 +101,27 @@ class StateConfig(_Strict):
     backend: Literal["sqlite", "redis"] = "sqlite"
     path: str = Field(default="~/.govproxy/state.sqlite3", description="SQLite file (backend sqlite)")
     redis_url: str | None = Field(default=None, description="e.g. redis://127.0.0.1:6379/0 (backend redis)")
+    redis_url_env: str | None = Field(
+        default=None, description="env var holding the Redis URL, so a password need not sit in the YAML"
+    )
     key_prefix: str = Field(default="govproxy:", description="namespace for keys in a shared Redis")
 
     @model_validator(mode="after")
     def _redis_needs_url(self) -> StateConfig:
-        if self.backend == "redis" and not self.redis_url:
-            raise ValueError("backend 'redis' needs redis_url")
+        if self.backend == "redis" and not (self.redis_url or self.redis_url_env):
+            raise ValueError("backend 'redis' needs redis_url or redis_url_env")
         return self
+
+    def resolved_redis_url(self) -> str:
+        """The Redis URL, read from ``redis_url_env`` when that is set."""
+        if self.redis_url_env:
+            value = os.environ.get(self.redis_url_env)
+            if not value:
+                raise ConfigError(f"state.redis_url_env: environment variable {self.redis_url_env} is not set")
+            return value
+        if not self.redis_url:
+            raise ConfigError("state: backend 'redis' needs redis_url or redis_url_env")
+        return self.redis_url
 
     def sqlite_path(self) -> Path:
         return Path(self.path).expanduser()

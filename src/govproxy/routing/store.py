@@ -351,8 +351,7 @@ def _loads(raw: bytes | str | None) -> JsonDoc | None:
 def open_state_store(config: StateConfig, *, clock: Callable[[], float] = time.time) -> StateStore:
     """The store named by the ``state`` section."""
     if config.backend == "redis":
-        assert config.redis_url is not None  # validated by StateConfig
-        return RedisStateStore(config.redis_url, key_prefix=config.key_prefix, clock=clock)
+        return RedisStateStore(config.resolved_redis_url(), key_prefix=config.key_prefix, clock=clock)
     return SQLiteStateStore(config.sqlite_path(), clock=clock)
 
 
