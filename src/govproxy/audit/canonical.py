@@ -47,43 +47,120 @@ _CREDENTIAL_VALUE = re.compile(
 )
 
 
-def check_payload(value: Any, path: str = "payload") -> None:
-    """Raise :class:`RecordRejected` unless ``value`` is recordable JSON without credentials."""
-    if isinstance(value, bool) or value is None:
-        return
-    if isinstance(value, str):
-        if _CREDENTIAL_VALUE.search(value):
-            raise RecordRejected(f"{path}: value looks like a credential; credentials are never recorded")
-        return
-    if isinstance(value, int):
+def _forbidden_key_pattern() -> re.Pattern[str]:
+    names = "|".join(sorted(re.escape(k).replace("_", "[-_]") for k in FORBIDDEN_KEYS))
+    # in canonical JSON a quote followed by ':' only closes an object key
+    return re.compile(rf'"(?:{names})":', re.IGNORECASE)
+
+
+_FORBIDDEN_KEY = _forbidden_key_pattern()
+_KEY_FRAGMENTS = ("auth", "key", "token", "secret", "password", "cookie", "bearer")
+_VALUE_FRAGMENTS = ("sk-", "AIza", "Bearer", "Basic")
+_CREDENTIAL_IN_JSON = re.compile(
+    r'"\s*(?:Bearer|Basic)\s+[^\s"]|\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}|\bAIza[0-9A-Za-z_-]{30,}'
+)
+
+
+def _check_types(value: Any, path: str) -> bool:
+    """Structural rules; returns False when a key is non-ASCII (then rfc8785 must sort keys)."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
         if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
             raise RecordRejected(f"{path}: integer outside ±(2^53-1); record it as a string")
-        return
+        return True
+    if isinstance(value, Mapping):
+        ascii_keys = True
+        for key, item in value.items():
+            if type(key) is not str:
+                raise RecordRejected(f"{path}: object keys must be strings, got {type(key).__name__}")
+            if not key.isascii():
+                ascii_keys = False
+            if not _check_types(item, f"{path}.{key}"):
+                ascii_keys = False
+        return ascii_keys
+    if isinstance(value, list | tuple):
+        ok = True
+        for i, item in enumerate(value):
+            ok = _check_types(item, f"{path}[{i}]") and ok
+        return ok
+    if isinstance(value, str | int):  # subclasses (StrEnum, IntEnum): JSON-compatible
+        return _check_types(str(value) if isinstance(value, str) else int(value), path)
     if isinstance(value, float):
         raise RecordRejected(
             f"{path}: floats are not recorded; pass an integer in named units (e.g. cost_micro_usd, latency_us)"
         )
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise RecordRejected(f"{path}: object keys must be strings, got {type(key).__name__}")
-            if key.lower().replace("-", "_") in FORBIDDEN_KEYS:
-                raise RecordRejected(f"{path}.{key}: credential field; credentials are never recorded")
-            check_payload(item, f"{path}.{key}")
-        return
-    if isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            check_payload(item, f"{path}[{i}]")
-        return
     raise RecordRejected(f"{path}: {type(value).__name__} is not JSON; use str/int/bool/None/list/dict")
 
 
-def canonical(value: Any) -> bytes:
-    """RFC 8785 bytes of an already checked value."""
+def _locate(value: Any, path: str, test: Any) -> str:
+    """Path of the first key or string for which ``test`` is true (for a precise error)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if test(key, True):
+                return f"{path}.{key}"
+            found = _locate(item, f"{path}.{key}", test)
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = _locate(item, f"{path}[{i}]", test)
+            if found:
+                return found
+    elif isinstance(value, str) and test(value, False):
+        return path
+    return ""
+
+
+def _is_forbidden_key(text: str, is_key: bool) -> bool:
+    return is_key and text.lower().replace("-", "_") in FORBIDDEN_KEYS
+
+
+def _is_credential(text: str, is_key: bool) -> bool:
+    return not is_key and bool(_CREDENTIAL_VALUE.search(text))
+
+
+def canonical_payload(value: Any, path: str = "payload") -> bytes:
+    """Check a payload against the record rules and return its RFC 8785 bytes.
+
+    Raises :class:`RecordRejected` (naming the path, never the value) for floats, integers
+    beyond ±(2^53-1), non-JSON types, credential-named keys and credential-looking values.
+    On the common domain (ASCII keys) the C ``json`` encoder with sorted keys produces the
+    RFC 8785 bytes exactly (tests compare it with ``rfc8785`` on generated payloads);
+    anything else goes through ``rfc8785`` itself.
+    """
+    data = _encode(value, path)
+    text = data.decode()
+    lowered = text.lower()
+    # cheap substring gates in C before the (slower) regular expressions
+    if any(f in lowered for f in _KEY_FRAGMENTS) and _FORBIDDEN_KEY.search(text):
+        where = _locate(value, path, _is_forbidden_key) or path
+        raise RecordRejected(f"{where}: credential field; credentials are never recorded")
+    if any(f in text for f in _VALUE_FRAGMENTS) and _CREDENTIAL_IN_JSON.search(text):
+        where = _locate(value, path, _is_credential) or path
+        raise RecordRejected(f"{where}: value looks like a credential; credentials are never recorded")
+    return data
+
+
+def _encode(value: Any, path: str) -> bytes:
+    fast = _check_types(value, path)
     try:
+        if fast:
+            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
         return rfc8785.dumps(value)
-    except rfc8785.CanonicalizationError as exc:  # pragma: no cover - check_payload runs first
-        raise RecordRejected(f"cannot canonicalise: {type(exc).__name__}") from None
+    except (UnicodeEncodeError, rfc8785.CanonicalizationError):
+        raise RecordRejected(f"{path}: contains text that is not valid Unicode (lone surrogate)") from None
+
+
+def check_payload(value: Any, path: str = "payload") -> None:
+    """Raise :class:`RecordRejected` unless ``value`` is recordable JSON without credentials."""
+    canonical_payload(value, path)
+
+
+def canonical(value: Any, path: str = "value") -> bytes:
+    """RFC 8785 bytes of a value without the credential checks (content text, envelopes)."""
+    return _encode(value, path)
 
 
 class NonCanonical(ValueError):

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from govproxy.audit.canonical import canonical, check_payload, parse_canonical
+from govproxy.audit.canonical import canonical, canonical_payload, parse_canonical
 from govproxy.audit.checkpoint_files import read_checkpoint_files, write_checkpoint_file
 from govproxy.audit.config import AuditConfig, ContentMode, Synchronous
 from govproxy.audit.content import ALGORITHM, ContentKeyStore, blob_digest
@@ -49,6 +49,7 @@ PUBLIC_KINDS = frozenset({"decision", "outcome"})
 KEY_ROTATION = "key_rotation"
 
 RecordKind = Literal["decision", "outcome"]
+_KIND_BYTES = {k: f'"{k}"'.encode() for k in (*PUBLIC_KINDS, KEY_ROTATION)}
 
 
 @dataclass(frozen=True)
@@ -250,8 +251,7 @@ class AuditLog:
             raise AuditClosed("audit log is closed")
         if not isinstance(payload, Mapping):
             raise RecordRejected("payload must be an object")
-        check_payload(payload)
-        body = canonical(dict(payload))
+        body = canonical_payload(payload)
         tenant = payload.get("tenant")
         request_id = payload.get("request_id")
         mode = self.config.content
@@ -260,7 +260,7 @@ class AuditLog:
         if mode is ContentMode.REDACTED:
             parts = _text_parts(redacted, "redacted")
             if parts is not None:
-                red_bytes = canonical({"mode": "redacted", "parts": parts})
+                red_bytes = canonical({"mode": "redacted", "parts": parts}, "redacted")
         elif mode is ContentMode.ENCRYPTED:
             orig = _text_parts(original, "original")
         fut: concurrent.futures.Future[RecordRef] = concurrent.futures.Future()
@@ -437,7 +437,7 @@ class AuditLog:
                 b"{",
                 (b'"content":' + content + b",") if content is not None else b"",
                 b'"kind":',
-                canonical(item.kind),
+                _KIND_BYTES.get(item.kind) or canonical(item.kind),
                 b',"origin":',
                 self._origin_bytes,
                 b',"payload":',
