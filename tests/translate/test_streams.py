@@ -383,3 +383,33 @@ def test_usage_requested_on_the_clients_behalf_is_read_then_stripped() -> None:
     assert events_of(out)[-1] == (None, "[DONE]")
     assert summarise("openai", out)["text"] == EXPECTED_TEXT_RAW
     assert st.usage == Usage(31, 17), "the router still learns the usage"
+
+
+@pytest.mark.parametrize("upstream", list(UPSTREAMS))
+@pytest.mark.parametrize("client", CLIENTS)
+def test_real_dlp_restorer_keeps_tool_arguments_valid_json(
+    upstream: K, client: K
+) -> None:
+    """With the DLP vault's restorer: a value with quotes restored inside tool-call
+    arguments (JSON text) is escaped there, and plain in the message text."""
+    from govproxy.dlp import PseudonymVault, StreamRestorer
+
+    vault = PseudonymVault()
+    value = 'Alice "Al" Martin'
+    ph = vault.placeholder_for("PERSON", value)
+    data = (
+        UPSTREAMS[upstream]
+        .replace(b"<PER", ph[:4].encode())
+        .replace(b"SON_1>", ph[4:].encode())
+    )
+    out, _ = run(
+        upstream,
+        client,
+        data,
+        [data[i : i + 9] for i in range(0, len(data), 9)],
+        text_transform_factory=lambda: StreamRestorer(vault),
+        arguments_transform_factory=lambda: StreamRestorer(vault, json_escape=True),
+    )
+    got = summarise(client.value, out)
+    assert got["text"] == f"Hello {value}, the weather in Paris is é."
+    assert got["tools"] == [("get_weather", {"city": value})]

@@ -84,10 +84,13 @@ def _encoder(fam: Family, model: str, include_usage: bool) -> _Encoder:
 class _Channels:
     """One transform per content block; flushed into a last delta before the block closes."""
 
-    __slots__ = ("factory", "open")
+    __slots__ = ("args_factory", "factory", "open")
 
-    def __init__(self, factory: TransformFactory) -> None:
+    def __init__(
+        self, factory: TransformFactory, args_factory: TransformFactory
+    ) -> None:
         self.factory = factory
+        self.args_factory = args_factory
         self.open: dict[int, TextTransform] = {}
 
     def apply(self, events: list[Event]) -> list[Event]:
@@ -102,7 +105,8 @@ class _Channels:
                     out.append(Delta(e.index, text))
                 continue
             if isinstance(e, BlockStart):
-                self.open[e.index] = self.factory()
+                make = self.args_factory if e.is_tool else self.factory
+                self.open[e.index] = make()
             elif isinstance(e, BlockStop):
                 t = self.open.pop(e.index, None)
                 rest = t.flush() if t is not None else ""
@@ -132,6 +136,10 @@ class StreamTranslator:
     upstream for usage on the client's behalf); ``None`` leaves a same-family stream as the
     upstream sent it and emits no usage chunk when translating.
 
+    ``arguments_transform_factory`` (default: the text one) is used for tool-call argument
+    channels, whose text is JSON: a restored value containing quotes must be JSON-escaped
+    there (e.g. ``lambda: StreamRestorer(vault, json_escape=True)``).
+
     Feed it only a successful (2xx) ``text/event-stream`` body; error responses go
     through :func:`translate_error`.
     """
@@ -143,11 +151,14 @@ class StreamTranslator:
         *,
         requested_model: str,
         text_transform_factory: TransformFactory | None = None,
+        arguments_transform_factory: TransformFactory | None = None,
         include_usage: bool | None = None,
     ) -> None:
         self._parser = SSEParser()
         up, down = family(upstream), family(client)
         self.passthrough = up is down
+        # Tool-call arguments stream as JSON text: a transform may need to know (escaping).
+        args_factory = arguments_transform_factory or text_transform_factory
         strip_usage = up is Family.OPENAI and include_usage is False
         self._raw = (
             self.passthrough and text_transform_factory is None and not strip_usage
@@ -157,14 +168,18 @@ class StreamTranslator:
         self._channels: _Channels | None = None
         if self.passthrough:
             if up is Family.OPENAI:
-                self._rewriter = OpenAIRewriter(text_transform_factory, strip_usage)
+                self._rewriter = OpenAIRewriter(
+                    text_transform_factory, args_factory, strip_usage
+                )
             else:
-                self._rewriter = _REWRITERS[up](text_transform_factory)
+                self._rewriter = _REWRITERS[up](text_transform_factory, args_factory)
         else:
             self._decoder = _DECODERS[up]()
             self._encoder = _encoder(down, requested_model, bool(include_usage))
             if text_transform_factory is not None:
-                self._channels = _Channels(text_transform_factory)
+                self._channels = _Channels(
+                    text_transform_factory, args_factory or text_transform_factory
+                )
         self._finished = False
 
     @property

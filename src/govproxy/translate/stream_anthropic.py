@@ -238,9 +238,14 @@ class AnthropicEncoder:
 class AnthropicRewriter(_UsageTracker):
     """Same format upstream and client: text and tool-input deltas rewritten, the rest verbatim."""
 
-    def __init__(self, factory: TransformFactory | None) -> None:
+    def __init__(
+        self,
+        factory: TransformFactory | None,
+        args_factory: TransformFactory | None = None,
+    ) -> None:
         super().__init__()
         self.factory = factory
+        self.args_factory = args_factory or factory
         self._chans: dict[int, tuple[TextTransform, str]] = {}
 
     def rewrite(self, ev: SSEEvent) -> bytes:
@@ -280,7 +285,10 @@ class AnthropicRewriter(_UsageTracker):
                         cb["text"] = new
                         return named_event(ev.event or etype, obj)
             elif cb.get("type") == "tool_use":
-                self._chans[obj.get("index", -1)] = (self.factory(), "input_json_delta")
+                self._chans[obj.get("index", -1)] = (
+                    self.args_factory(),  # type: ignore[misc]
+                    "input_json_delta",
+                )
             return encode_raw(ev)
         if etype == "content_block_stop":
             idx = obj.get("index", -1)

@@ -196,7 +196,13 @@ class GeminiEncoder:
 class GeminiRewriter:
     """Same format upstream and client: text parts and function-call string arguments rewritten."""
 
-    def __init__(self, factory: TransformFactory | None) -> None:
+    def __init__(
+        self,
+        factory: TransformFactory | None,
+        args_factory: TransformFactory | None = None,
+    ) -> None:
+        # Gemini function-call arguments arrive as parsed values, not JSON text, so their
+        # strings go through the plain text transform; ``args_factory`` is not needed.
         self.factory = factory
         self.usage: Usage | None = None
         self._chans: dict[int, TextTransform] = {}

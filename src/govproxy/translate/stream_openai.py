@@ -212,9 +212,13 @@ class OpenAIRewriter:
     """
 
     def __init__(
-        self, factory: TransformFactory | None, strip_usage: bool = False
+        self,
+        factory: TransformFactory | None,
+        args_factory: TransformFactory | None = None,
+        strip_usage: bool = False,
     ) -> None:
         self.factory = factory
+        self.args_factory = args_factory or factory
         self.strip_usage = strip_usage
         self.usage: Usage | None = None
         self._chans: dict[tuple[Any, ...], TextTransform] = {}
@@ -223,7 +227,8 @@ class OpenAIRewriter:
     def _feed(self, key: tuple[Any, ...], text: str) -> str:
         t = self._chans.get(key)
         if t is None:
-            t = self._chans[key] = self.factory()  # type: ignore[misc]
+            make = self.factory if key[1] == "c" else self.args_factory
+            t = self._chans[key] = make()  # type: ignore[misc]
         return t.feed(text)
 
     def _flush_choice(self, ci: Any, delta: dict[str, Any]) -> bool:
