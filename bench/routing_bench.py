@@ -54,11 +54,16 @@ def _settings(state: dict) -> dict:
 
 def bench_state(label: str, router: Router, baseline_us: float, n: int) -> None:
     cands = ["openai", "cheap", "local"]
+
+    def hot_path() -> None:
+        router.breakers.allow("openai")
+        router.breakers.record_success("openai")
+
     router.record_usage(tenant="acme", provider="openai", model="gpt-4o", usage=Usage(100, 10))
     rows = {
         "policy_view (3 candidates: health+budget+price)": lambda: router.policy_view("acme", cands, "gpt-4o"),
         "rank (3 candidates)": lambda: router.rank(cands, requested_model="gpt-4o", token_estimate=1000, preferred="openai"),
-        "breaker allow + record_success (hot path)": lambda: (router.breakers.allow("openai"), router.breakers.record_success("openai")),
+        "breaker allow + record_success (hot path)": hot_path,
         "record_usage (cost + 4 budget counters + metrics)": lambda: router.record_usage(
             tenant="acme", provider="openai", model="gpt-4o", usage=Usage(100, 10)
         ),

@@ -177,6 +177,7 @@ def test_streaming_starts_before_the_body_is_complete(tmp_path: Path) -> None:
         t0 = time.monotonic()
         final = await router.attempt_chain(router.rank(["a"], requested_model="m", token_estimate=1), send)
         headers_at = time.monotonic() - t0
+        assert final.outcome is not None
         resp: UpstreamResponse = final.outcome.response
         chunks = [(time.monotonic() - t0, chunk) async for chunk in resp.aiter_bytes()]
         await resp.aclose()
@@ -205,6 +206,7 @@ def test_a_send_that_cannot_build_the_request_moves_on_without_blaming_the_provi
             return await client.send("GET", server.base + "/ok", {})
 
         final = await router.attempt_chain(router.rank(["a", "b"], requested_model="m", token_estimate=1), send)
+        assert final.outcome is not None
         await final.outcome.response.aclose()
         await client.aclose()
         await server.stop()

@@ -50,7 +50,7 @@ class FailoverConfig(_Strict):
     max_attempts: int = Field(default=3, ge=1, description="attempts per request across all candidates")
     attempt_timeout_s: float = Field(default=30.0, gt=0, description="limit for one attempt to deliver headers")
     failover_on: list[str | int] = Field(
-        default_factory=lambda: ["connect_error", "timeout", "429", "5xx"],
+        default_factory=lambda: list[str | int](["connect_error", "timeout", "429", "5xx"]),
         description="outcomes that move on to the next candidate: connect_error, timeout, 4xx, 5xx or a status",
     )
     retry_backoff_s: float = Field(default=0.2, ge=0, description="pause before retrying a target that gave no Retry-After")

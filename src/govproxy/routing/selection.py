@@ -133,7 +133,8 @@ def rank_candidates(
         blocked = h.circuit is Circuit.OPEN or h.retry_after_s > 0
         is_pref = config.prefer_policy_target and preferred == n and not blocked
         reason = _reason(n, models[n], score, cost_ints[n], costs, lat[n], lat, h, providers[n].quality, qmax, is_pref)
-        p50_ms = None if lat[n] is None else round(lat[n] * 1000)
+        p50 = lat[n]
+        p50_ms = None if p50 is None else round(p50 * 1000)
         cand = RankedCandidate(n, models[n], score, reason, cost_ints[n], h.circuit.value, p50_ms, comps)
         ranked.append(((1 if blocked else 0, 0 if is_pref else 1, -score, idx), cand))
     ranked.sort(key=lambda item: item[0])

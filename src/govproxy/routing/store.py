@@ -317,7 +317,7 @@ class RedisStateStore:
         with self._r.pipeline() as pipe:
             while True:
                 try:
-                    pipe.watch(k)
+                    pipe.watch(k)  # type: ignore[no-untyped-call]
                     current = _loads(pipe.get(k))
                     new = fn(current)
                     if new is None:
