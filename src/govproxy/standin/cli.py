@@ -25,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-size", type=int, default=8, help="characters per streamed chunk (default 8)")
     parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between streamed chunks")
     parser.add_argument("--no-require-key", action="store_true", help="accept requests without an API key")
+    parser.add_argument("--http2", action="store_true", help="also offer HTTP/2 (ALPN h2); needs --tls")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
             chunk_size=args.chunk_size,
             chunk_delay=args.chunk_delay,
             require_api_key=not args.no_require_key,
+            http2=args.http2,
         )
         server.start()
     except (OSError, ValueError) as exc:

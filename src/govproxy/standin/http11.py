@@ -208,6 +208,11 @@ class Http11Server:
                 sni = getattr(sslobj, "standin_sni", None)
                 alpn = sslobj.selected_alpn_protocol()
         conn = ConnectionInfo(id=conn_id, tls=self._ssl is not None, sni=sni, client=client, alpn=alpn)
+        if alpn == "h2":
+            from govproxy.standin.http2 import H2Connection
+
+            await H2Connection(reader, writer, conn, self._handler, self._server_header).serve()
+            return
         while True:
             try:
                 request = await self._read_request(reader, writer, conn)

@@ -29,6 +29,7 @@ class StandinProcess:
         chunk_size: int = 8,
         chunk_delay: float = 0.0,
         require_api_key: bool = True,
+        http2: bool = False,
         extra_args: list[str] | None = None,
         startup_timeout: float = 15.0,
     ) -> None:
@@ -40,6 +41,8 @@ class StandinProcess:
             self._args += ["--tls", "--cert-dir", str(cert_dir)]
         if not require_api_key:
             self._args.append("--no-require-key")
+        if http2:
+            self._args.append("--http2")
         self._args += extra_args or []
         self._timeout = startup_timeout
         self._proc: subprocess.Popen[str] | None = None

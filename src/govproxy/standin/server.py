@@ -43,9 +43,12 @@ class StandinServer:
         chunk_delay: float = 0.0,
         require_api_key: bool = True,
         max_recorded: int = 10_000,
+        http2: bool = False,
     ) -> None:
         if tls and certs is None:
             raise ValueError("tls=True needs certs=CertBundle(...) (see make_test_certs)")
+        if http2 and not tls:
+            raise ValueError("http2=True needs tls=True (HTTP/2 is negotiated with ALPN)")
         if chunk_size < 1:
             raise ValueError("chunk_size must be >= 1")
         if chunk_delay < 0:
@@ -53,6 +56,7 @@ class StandinServer:
         self.host = host
         self.tls = tls
         self.certs = certs
+        self.http2 = http2
         self.options = EchoOptions(chunk_size=chunk_size, chunk_delay=chunk_delay, require_api_key=require_api_key)
         self.recorder = Recorder(max_requests=max_recorded)
         self.faults = FaultTable()
@@ -93,7 +97,8 @@ class StandinServer:
         return self
 
     async def _main(self, ready: threading.Event) -> None:
-        ssl_ctx = self.certs.server_context() if self.tls and self.certs else None
+        alpn = ("h2", "http/1.1") if self.http2 else ("http/1.1",)
+        ssl_ctx = self.certs.server_context(alpn) if self.tls and self.certs else None
         app = StandinApp(self.options, self.recorder, self.faults)
         self._http = Http11Server(app, self.recorder, host=self.host, port=self._requested_port, ssl_context=ssl_ctx)
         await self._http.start()
