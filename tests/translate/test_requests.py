@@ -563,3 +563,30 @@ def test_json_mode_to_anthropic_becomes_an_instruction() -> None:
     g = translate_request(body, K.OPENAI, K.GEMINI, target_model="g", stream=False).body
     assert g["generationConfig"]["responseMimeType"] == "application/json"
     assert g["generationConfig"]["responseSchema"] == schema
+
+
+@pytest.mark.parametrize(
+    "kind,model,stream,path",
+    [
+        (K.OPENAI, "gpt-4o", True, "/chat/completions"),
+        (K.OPENAI_COMPATIBLE, "llama3.1:8b", False, "/chat/completions"),
+        (K.AZURE_OPENAI, "prod gpt4o", False, "/openai/deployments/prod%20gpt4o/chat/completions?api-version=2024-10-21"),
+        (K.ANTHROPIC, "claude-x", True, "/v1/messages"),
+        (K.GEMINI, "gemini-2.0-flash", False, "/v1beta/models/gemini-2.0-flash:generateContent"),
+        (K.GEMINI, "models/gemini-2.0-flash", True, "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"),
+    ],
+)  # fmt: skip
+def test_endpoint_paths_follow_the_base_url_convention(
+    kind: K, model: str, stream: bool, path: str
+) -> None:
+    from govproxy.translate import endpoint_path
+
+    assert endpoint_path(kind, model, stream) == path
+
+
+def test_same_format_gemini_keeps_body_and_builds_path_from_target_model() -> None:
+    tr = translate_request(
+        GEMINI_REQ, K.GEMINI, K.GEMINI, target_model="gemini-2.5-pro", stream=True
+    )
+    assert tr.body == GEMINI_REQ
+    assert tr.path == "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"

@@ -413,3 +413,42 @@ def test_real_dlp_restorer_keeps_tool_arguments_valid_json(
     got = summarise(client.value, out)
     assert got["text"] == f"Hello {value}, the weather in Paris is é."
     assert got["tools"] == [("get_weather", {"city": value})]
+
+
+def test_same_format_openai_restores_each_choice_separately() -> None:
+    def chunk(ci: int, text: str | None, finish: str | None = None) -> dict:
+        delta = {"content": text} if text is not None else {}
+        return {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                "choices": [{"index": ci, "delta": delta, "finish_reason": finish}]}  # fmt: skip
+
+    data = openai_sse(
+        chunk(0, "A: <PER"),
+        chunk(1, "B: <PERSON"),
+        chunk(0, "SON_1>!"),
+        chunk(1, "_1>?"),
+        chunk(0, None, "stop"),
+        chunk(1, None, "stop"),
+    )
+    out, _ = run(K.OPENAI, K.OPENAI, data, text_transform_factory=Restorer)
+    texts: dict[int, str] = {}
+    for _, d in events_of(out):
+        if isinstance(d, dict):
+            for ch in d["choices"]:
+                texts[ch["index"]] = texts.get(ch["index"], "") + (
+                    ch["delta"].get("content") or ""
+                )
+    assert texts == {0: "A: Alice Martin!", 1: "B: Alice Martin?"}
+
+
+def test_gemini_json_array_stream_passes_through_unbuffered() -> None:
+    """Gemini without alt=sse streams a JSON array; it is forwarded as it comes."""
+    pieces = [
+        b"[{",
+        b'"candidates": [{"content": {"parts": [{"text": "Hi"}]}}]}\r\n',
+        b',\r\n{"candidates": []}]',
+    ]
+    st = StreamTranslator(
+        K.GEMINI, K.GEMINI, requested_model="g", text_transform_factory=Restorer
+    )
+    assert [st.feed(p) for p in pieces] == pieces
+    assert st.finish() == b""

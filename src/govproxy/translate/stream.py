@@ -81,6 +81,16 @@ def _encoder(fam: Family, model: str, include_usage: bool) -> _Encoder:
     return GeminiEncoder(model)
 
 
+class _NullParser(SSEParser):
+    """Stands in for the parser once a body turned out not to be SSE."""
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        return []
+
+    def finish(self) -> list[SSEEvent]:
+        return []
+
+
 class _Channels:
     """One transform per content block; flushed into a last delta before the block closes."""
 
@@ -181,6 +191,8 @@ class StreamTranslator:
                     text_transform_factory, args_factory or text_transform_factory
                 )
         self._finished = False
+        # Gemini without alt=sse streams one JSON array, not SSE: pass it through as is.
+        self._sniff = self.passthrough and up is Family.GEMINI and not self._raw
 
     @property
     def usage(self) -> Usage | None:
@@ -191,6 +203,14 @@ class StreamTranslator:
         return self._decoder.usage
 
     def feed(self, chunk: bytes) -> bytes:
+        if self._sniff:
+            head = chunk.lstrip()
+            if not head:
+                return chunk
+            self._sniff = False
+            if head[:1] == b"[":
+                self._raw, self._parser = True, _NullParser()
+                return chunk
         events = self._parser.feed(chunk)
         if self._rewriter is not None:
             if self._raw:
