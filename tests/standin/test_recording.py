@@ -194,3 +194,12 @@ def test_resolve_pins_cover_concrete_provider_hosts(server: StandinServer) -> No
     assert "generativelanguage.googleapis.com:443" in pins
     assert not any("*" in k for k in pins)
     assert server.resolve_pins(["myres.openai.azure.com"]) == {"myres.openai.azure.com:443": f"127.0.0.1:{server.port}"}
+
+
+def test_head_gets_headers_only_and_keeps_the_connection_usable(plain_server: StandinServer) -> None:
+    with httpx.Client(base_url=plain_server.url, trust_env=False) as c:
+        head = c.head("/v1/models", headers=AUTH)
+        get = c.get("/v1/models", headers=AUTH)
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) == len(get.content)
+    assert plain_server.connections == 1

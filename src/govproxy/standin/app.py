@@ -251,7 +251,7 @@ class StandinApp:
     def _route(self, req: HttpRequest) -> tuple[Route | None, dict[str, str]]:
         for route in ROUTES:
             m = route.pattern.match(req.path)
-            if m and route.method == req.method:
+            if m and (route.method == req.method or (route.method == "GET" and req.method == "HEAD")):
                 params = {k: v for k, v in m.groupdict().items() if v is not None}
                 family = guess_family(req)
                 alt = _BY_HEADERS.get((family, route.handler))

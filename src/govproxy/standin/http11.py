@@ -182,17 +182,20 @@ class Http11Server:
         assert task is not None
         self._tasks.add(task)
         conn_id = self._recorder.connection_opened()
+        cancelled = False
         try:
             await self._serve_connection(conn_id, reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError):
             pass
-        except asyncio.CancelledError:
-            pass
+        except asyncio.CancelledError:  # server stopping: drop the connection, end the task quietly
+            cancelled = True
         finally:
             self._recorder.connection_closed()
             self._tasks.discard(task)
-            if not writer.transport.is_closing():
-                writer.transport.abort() if self._ssl else writer.close()
+            if cancelled:
+                writer.transport.abort()
+            elif not writer.transport.is_closing():
+                writer.close()
 
     async def _serve_connection(
         self, conn_id: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -230,6 +233,8 @@ class Http11Server:
             conn.requests += 1
             keep_alive = self._wants_keep_alive(request)
             reply = await self._handler(request)
+            if request.method == "HEAD" and isinstance(reply, Response):
+                reply = _without_body(reply)
             if not await self._send(writer, reply, keep_alive):
                 return
             if not keep_alive:
@@ -342,6 +347,10 @@ class Http11Server:
             await writer.drain()
             writer.close()
             return False
+        if isinstance(reply, _HeadOnly):
+            writer.write(self._head(reply.status, reply.headers, conn_header))
+            await writer.drain()
+            return True
         if isinstance(reply, Response):
             head = self._head(reply.status, reply.headers, [("content-length", str(len(reply.body))), *conn_header])
             if reply.reset_after_bytes is not None:
@@ -372,6 +381,16 @@ class Http11Server:
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
+
+
+def _without_body(reply: Response) -> Response:
+    """A HEAD answer: the GET answer's head (Content-Length included), no body bytes."""
+    headers = [*reply.headers, ("content-length", str(len(reply.body)))]
+    return _HeadOnly(reply.status, headers, b"", reply.first_byte_delay)
+
+
+class _HeadOnly(Response):
+    pass
 
 
 async def _aiter(chunks: Iterable[bytes] | AsyncIterator[bytes]) -> AsyncIterator[bytes]:
