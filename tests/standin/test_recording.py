@@ -129,6 +129,20 @@ def test_reset_clears_record_counters_and_faults(server: StandinServer) -> None:
     assert len(server.faults.rules()) == 1
 
 
+def test_reset_restores_constructor_options(server: StandinServer) -> None:
+    server.configure(chunk_size=3, accepted_keys=["only-this"], echo_prefix="> ")
+    server.reset(options=False)
+    assert server.options.accepted_keys == ["only-this"]
+    server.reset()
+    assert (server.options.chunk_size, server.options.accepted_keys, server.options.echo_prefix) == (8, None, "echo: ")
+    server.configure(chunk_size=2)
+    with raw_client(server) as c:
+        c.post("/_standin/reset", json={"options": False})
+        assert c.get("/_standin/config").json()["chunk_size"] == 2
+        c.post("/_standin/reset")
+        assert c.get("/_standin/config").json()["chunk_size"] == 8
+
+
 def test_streams_do_not_block_each_other(certs: CertBundle) -> None:
     """A slow stream and quick requests in parallel: the quick ones finish first."""
     with StandinServer(tls=True, certs=certs, chunk_size=2, chunk_delay=0.02) as s:

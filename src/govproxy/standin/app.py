@@ -9,6 +9,7 @@ real API would, and only then the endpoint answers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -188,6 +189,7 @@ class StandinApp:
 
     def __init__(self, options: EchoOptions, recorder: Recorder, faults: FaultTable) -> None:
         self.options = options
+        self.initial_options = dataclasses.replace(options)
         self.recorder = recorder
         self.faults = faults
         self.control = ControlApi(self)

@@ -47,8 +47,8 @@ class StandinClient:
     def stats(self) -> dict[str, int]:
         return dict(self._call("GET", "/_standin/stats"))
 
-    def reset(self, *, faults: bool = True) -> None:
-        self._call("POST", "/_standin/reset", {"faults": faults})
+    def reset(self, *, faults: bool = True, options: bool = True) -> None:
+        self._call("POST", "/_standin/reset", {"faults": faults, "options": options})
 
     def set_fault(self, kind: FaultKind | str = FaultKind.STATUS, **fields: Any) -> int:
         fault = Fault.model_validate({"kind": kind, **fields})

@@ -10,7 +10,8 @@ Endpoints::
     GET    /_standin/health              {"ok": true}
     GET    /_standin/requests            {"requests": [...], "connections": n, "total_requests": n}
     GET    /_standin/stats               {"connections", "open_connections", "total_requests"}
-    POST   /_standin/reset               clear record and counters (and faults unless {"faults": false})
+    POST   /_standin/reset               clear record and counters; also faults and options unless
+                                         {"faults": false} / {"options": false}
     GET    /_standin/faults              active fault rules
     POST   /_standin/faults              add a fault (JSON of ``Fault``) -> {"id": n}
     DELETE /_standin/faults              remove all faults
@@ -92,6 +93,8 @@ class ControlApi:
                     rec.reset()
                     if body.get("faults", True):
                         app.faults.clear()
+                    if body.get("options", True):
+                        app.options.restore(app.initial_options)
                     return _json(200, {"ok": True})
                 case ("GET", "/_standin/faults"):
                     return _json(200, {"faults": [r.model_dump(mode="json") for r in app.faults.rules()]})

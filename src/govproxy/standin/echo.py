@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 ECHO_PREFIX = "echo: "
@@ -29,6 +29,12 @@ class EchoOptions:
     echo_prefix: str = ECHO_PREFIX
     embedding_dimensions: int = 16
     accepted_keys: list[str] | None = field(default=None)  # None: any non-empty key is valid
+
+    def restore(self, other: EchoOptions) -> None:
+        """Copy every knob from ``other`` in place (the running server holds this object)."""
+        for f in fields(self):
+            value = getattr(other, f.name)
+            setattr(self, f.name, list(value) if isinstance(value, list) else value)
 
 
 def estimate_tokens(text: str) -> int:

@@ -8,6 +8,7 @@ connections concurrently (streaming responses and hangs do not block other clien
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,6 +59,7 @@ class StandinServer:
         self.certs = certs
         self.http2 = http2
         self.options = EchoOptions(chunk_size=chunk_size, chunk_delay=chunk_delay, require_api_key=require_api_key)
+        self._initial_options = dataclasses.replace(self.options)
         self.recorder = Recorder(max_requests=max_recorded)
         self.faults = FaultTable()
         self._requested_port = port
@@ -182,11 +184,15 @@ class StandinServer:
             raise LookupError("the stand-in has received no request")
         return reqs[-1]
 
-    def reset(self, *, faults: bool = True) -> None:
-        """Forget recorded requests, zero the counters and (by default) remove all faults."""
+    def reset(self, *, faults: bool = True, options: bool = True) -> None:
+        """Forget recorded requests and zero the counters; by default also remove all faults
+        and restore the options given to the constructor (so a shared server starts each
+        test the same way)."""
         self.recorder.reset()
         if faults:
             self.faults.clear()
+        if options:
+            self.options.restore(self._initial_options)
 
     # ------------------------------------------------------------ control
 
