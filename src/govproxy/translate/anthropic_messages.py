@@ -9,6 +9,7 @@ from govproxy.translate import ir
 from govproxy.translate.common import (
     append_message,
     args_to_dict,
+    as_int,
     dump_args,
     new_id,
     require_dict,
@@ -314,11 +315,11 @@ def read_usage(usage: Any) -> Usage | None:
     if not isinstance(usage, dict):
         return None
     inp = (
-        int(usage.get("input_tokens") or 0)
-        + int(usage.get("cache_creation_input_tokens") or 0)
-        + int(usage.get("cache_read_input_tokens") or 0)
+        as_int(usage.get("input_tokens"))
+        + as_int(usage.get("cache_creation_input_tokens"))
+        + as_int(usage.get("cache_read_input_tokens"))
     )
-    return Usage(inp, int(usage.get("output_tokens") or 0))
+    return Usage(inp, as_int(usage.get("output_tokens")))
 
 
 def read_response(body: Any) -> ChatResponse:

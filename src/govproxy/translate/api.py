@@ -8,7 +8,7 @@ from typing import Any
 from govproxy.models import ProviderKind
 from govproxy.translate import anthropic_messages, gemini, openai_chat
 from govproxy.translate.anthropic_messages import DEFAULT_MAX_TOKENS
-from govproxy.translate.common import first, require_dict
+from govproxy.translate.common import first, malformed, require_dict
 from govproxy.translate.ir import ChatRequest, ChatResponse
 from govproxy.translate.kinds import Family, endpoint_path, family, protocol_headers
 
@@ -62,17 +62,18 @@ def translate_request(
         if stream and df is not Family.GEMINI:
             out["stream"] = True
     else:
-        req = _read_request(body, sf)
-        if df is Family.OPENAI:
-            out = openai_chat.write_request(
-                req, target_model, stream, ProviderKind(dst)
-            )
-        elif df is Family.ANTHROPIC:
-            out = anthropic_messages.write_request(
-                req, target_model, stream, default_max_tokens
-            )
-        else:
-            out = gemini.write_request(req, target_model, stream)
+        with malformed(f"{src} request"):
+            req = _read_request(body, sf)
+            if df is Family.OPENAI:
+                out = openai_chat.write_request(
+                    req, target_model, stream, ProviderKind(dst)
+                )
+            elif df is Family.ANTHROPIC:
+                out = anthropic_messages.write_request(
+                    req, target_model, stream, default_max_tokens
+                )
+            else:
+                out = gemini.write_request(req, target_model, stream)
     return TranslatedRequest(
         out,
         endpoint_path(ProviderKind(dst), target_model, stream),
@@ -99,12 +100,13 @@ def translate_response(
     sf, df = family(src), family(dst)
     if sf is df:
         return body
-    resp = _read_response(body, sf)
-    if df is Family.OPENAI:
-        return openai_chat.write_response(resp, requested_model)
-    if df is Family.ANTHROPIC:
-        return anthropic_messages.write_response(resp, requested_model)
-    return gemini.write_response(resp, requested_model)
+    with malformed(f"{src} response"):
+        resp = _read_response(body, sf)
+        if df is Family.OPENAI:
+            return openai_chat.write_response(resp, requested_model)
+        if df is Family.ANTHROPIC:
+            return anthropic_messages.write_response(resp, requested_model)
+        return gemini.write_response(resp, requested_model)
 
 
 def extract_usage(body_or_event: Any, kind: ProviderKind) -> tuple[int, int] | None:
@@ -117,6 +119,15 @@ def extract_usage(body_or_event: Any, kind: ProviderKind) -> tuple[int, int] | N
     """
     if not isinstance(body_or_event, dict):
         return None
+    try:
+        return _extract_usage(body_or_event, kind)
+    except (AttributeError, TypeError, ValueError):
+        return None  # usage is best effort: a shape we do not know is no usage
+
+
+def _extract_usage(
+    body_or_event: dict[str, Any], kind: ProviderKind
+) -> tuple[int, int] | None:
     fam = family(kind)
     if fam is Family.OPENAI:
         u = openai_chat.read_usage(body_or_event.get("usage"))

@@ -6,12 +6,40 @@ import json
 import mimetypes
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from govproxy.translate.errors import TranslationError
 from govproxy.translate.ir import Media, Message, Part, Role
 
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[^,]*)?,", re.ASCII)
+
+
+@contextmanager
+def malformed(what: str) -> Iterator[None]:
+    """Turn a wrong shape deep inside a body (a string where an object belongs…) into a
+    :class:`TranslationError` naming the body, never its content."""
+    try:
+        yield
+    except TranslationError:
+        raise
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+        raise TranslationError(
+            f"{what}: unexpected structure ({type(exc).__name__})"
+        ) from None
+
+
+def as_str(value: Any) -> str:
+    """A string field, or "" when an upstream sent something else."""
+    return value if isinstance(value, str) else ""
+
+
+def as_int(value: Any) -> int:
+    """A token count, or 0 when an upstream sent something else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    return int(value)
 
 
 def new_id(prefix: str) -> str:

@@ -15,6 +15,7 @@ from govproxy.translate import ir
 from govproxy.translate.common import (
     append_message,
     args_to_dict,
+    as_int,
     dump_args,
     first,
     new_id,
@@ -315,10 +316,10 @@ def write_request(req: ChatRequest, model: str, stream: bool) -> dict[str, Any]:
 def read_usage(meta: Any) -> Usage | None:
     if not isinstance(meta, dict):
         return None
-    out = int(meta.get("candidatesTokenCount") or 0) + int(
+    out = as_int(meta.get("candidatesTokenCount")) + int(
         meta.get("thoughtsTokenCount") or 0
     )
-    return Usage(int(meta.get("promptTokenCount") or 0), out)
+    return Usage(as_int(meta.get("promptTokenCount")), out)
 
 
 def read_response(body: Any) -> ChatResponse:

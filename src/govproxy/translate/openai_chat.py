@@ -9,6 +9,7 @@ from govproxy.models import ProviderKind
 from govproxy.translate import ir
 from govproxy.translate.common import (
     append_message,
+    as_int,
     data_url,
     media_from_url,
     new_id,
@@ -307,7 +308,7 @@ def read_usage(usage: Any) -> Usage | None:
     if not isinstance(usage, dict):
         return None
     return Usage(
-        int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+        as_int(usage.get("prompt_tokens")), as_int(usage.get("completion_tokens"))
     )
 
 

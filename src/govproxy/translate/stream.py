@@ -12,6 +12,7 @@ import json
 from typing import Any, Protocol
 
 from govproxy.models import ProviderKind
+from govproxy.translate.errors import TranslationError
 from govproxy.translate.events import (
     BlockStart,
     BlockStop,
@@ -22,7 +23,7 @@ from govproxy.translate.events import (
 )
 from govproxy.translate.ir import Usage
 from govproxy.translate.kinds import Family, family
-from govproxy.translate.sse import SSEEvent, SSEParser
+from govproxy.translate.sse import SSEEvent, SSEParser, encode_raw
 from govproxy.translate.stream_anthropic import (
     AnthropicDecoder,
     AnthropicEncoder,
@@ -191,6 +192,9 @@ class StreamTranslator:
                     text_transform_factory, args_factory or text_transform_factory
                 )
         self._finished = False
+        self.skipped_events = (
+            0  # upstream events that could not be decoded (for metrics)
+        )
         # Gemini without alt=sse streams one JSON array, not SSE: pass it through as is.
         self._sniff = self.passthrough and up is Family.GEMINI and not self._raw
 
@@ -215,9 +219,9 @@ class StreamTranslator:
         if self._rewriter is not None:
             if self._raw:
                 for ev in events:
-                    self._rewriter.rewrite(ev)
+                    self._rewrite(ev)
                 return chunk
-            return b"".join([self._rewriter.rewrite(ev) for ev in events])
+            return b"".join([self._rewrite(ev) for ev in events])
         return self._translate(events, final=False)
 
     def finish(self) -> bytes:
@@ -231,20 +235,31 @@ class StreamTranslator:
         if self._rewriter is not None:
             if self._raw:
                 for ev in events:
-                    self._rewriter.rewrite(ev)
+                    self._rewrite(ev)
                 return b""
             return (
-                b"".join([self._rewriter.rewrite(ev) for ev in events])
-                + self._rewriter.finish()
+                b"".join([self._rewrite(ev) for ev in events]) + self._rewriter.finish()
             )
         return self._translate(events, final=True)
+
+    def _rewrite(self, ev: SSEEvent) -> bytes:
+        assert self._rewriter is not None
+        try:
+            return self._rewriter.rewrite(ev)
+        except (AttributeError, TypeError, KeyError, ValueError):
+            self.skipped_events += 1
+            return encode_raw(ev)  # an event we cannot read is forwarded as it came
 
     def _translate(self, events: list[SSEEvent], final: bool) -> bytes:
         decoder = self._decoder
         assert decoder is not None
         neutral: list[Event] = []
         for ev in events:
-            neutral.extend(decoder.decode(ev))
+            try:
+                neutral.extend(decoder.decode(ev))
+            except (TranslationError, AttributeError, TypeError, KeyError, ValueError):
+                # One malformed upstream event must not kill the client's stream.
+                self.skipped_events += 1
         if final:
             neutral.extend(decoder.finish())
         if self._channels is not None:

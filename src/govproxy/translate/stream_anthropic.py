@@ -8,7 +8,7 @@ from typing import Any
 from govproxy.models import ProviderKind
 from govproxy.translate import ir
 from govproxy.translate.anthropic_messages import STOP_IN, STOP_OUT, read_usage, tool_id
-from govproxy.translate.common import dump_args, new_id
+from govproxy.translate.common import as_int, as_str, dump_args, new_id
 from govproxy.translate.errors import TranslationError
 from govproxy.translate.errors_map import read_error, write_error
 from govproxy.translate.events import (
@@ -54,7 +54,7 @@ class _UsageTracker:
             if u.get("input_tokens") is not None:
                 current.input_tokens = read_usage(u).input_tokens  # type: ignore[union-attr]
             if u.get("output_tokens") is not None:
-                current.output_tokens = int(u["output_tokens"])
+                current.output_tokens = as_int(u["output_tokens"])
             self.usage = current
 
 
@@ -79,9 +79,9 @@ class AnthropicDecoder(_UsageTracker):
             if n is None:
                 return []
             d = obj.get("delta") or {}
-            if d.get("type") == "text_delta" and d.get("text"):
+            if d.get("type") == "text_delta" and as_str(d.get("text")):
                 return [Delta(n, d["text"])]
-            if d.get("type") == "input_json_delta" and d.get("partial_json"):
+            if d.get("type") == "input_json_delta" and as_str(d.get("partial_json")):
                 return [Delta(n, d["partial_json"])]
             return []
         if etype == "content_block_start":
@@ -93,9 +93,13 @@ class AnthropicDecoder(_UsageTracker):
             self._next += 1
             if ctype == "text":
                 started: list[Event] = [BlockStart(n)]
-                return started + ([Delta(n, cb["text"])] if cb.get("text") else [])
+                return started + (
+                    [Delta(n, cb["text"])] if as_str(cb.get("text")) else []
+                )
             out: list[Event] = [
-                BlockStart(n, cb.get("id") or new_id("toolu_"), cb.get("name") or "")
+                BlockStart(
+                    n, as_str(cb.get("id")) or new_id("toolu_"), as_str(cb.get("name"))
+                )
             ]
             if cb.get("input"):
                 out.append(Delta(n, dump_args(cb["input"])))

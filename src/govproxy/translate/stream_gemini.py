@@ -11,7 +11,7 @@ from typing import Any
 
 from govproxy.models import ProviderKind
 from govproxy.translate import ir
-from govproxy.translate.common import args_to_dict, dump_args, first, new_id
+from govproxy.translate.common import args_to_dict, as_str, dump_args, first, new_id
 from govproxy.translate.errors import TranslationError
 from govproxy.translate.errors_map import read_error, write_error
 from govproxy.translate.events import (
@@ -88,7 +88,7 @@ class GeminiDecoder:
             for p in (cand.get("content") or {}).get("parts") or ():
                 if p.get("thought"):
                     continue
-                if p.get("text"):
+                if p.get("text") and isinstance(p["text"], str):
                     if not self._text_open:
                         self._text_open = True
                         self._index += 1
@@ -101,8 +101,8 @@ class GeminiDecoder:
                     out.append(
                         BlockStart(
                             self._index,
-                            fc.get("id") or new_id("call_"),
-                            fc.get("name") or "",
+                            as_str(fc.get("id")) or new_id("call_"),
+                            as_str(fc.get("name")),
                         )
                     )
                     out.append(Delta(self._index, dump_args(fc.get("args"))))

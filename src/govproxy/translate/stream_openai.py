@@ -8,7 +8,7 @@ from typing import Any
 
 from govproxy.models import ProviderKind
 from govproxy.translate import ir
-from govproxy.translate.common import new_id
+from govproxy.translate.common import as_str, new_id
 from govproxy.translate.errors import TranslationError
 from govproxy.translate.errors_map import read_error, write_error
 from govproxy.translate.events import (
@@ -90,7 +90,7 @@ class OpenAIDecoder:
                 continue
             delta = ch.get("delta") or {}
             text = delta.get("content")
-            if text:
+            if text and isinstance(text, str):
                 if self._open != "text":
                     out.extend(self._open_block("text"))
                 out.append(Delta(self._index, text))
@@ -99,11 +99,13 @@ class OpenAIDecoder:
                 fn = tc.get("function") or {}
                 if self._open != key:
                     known = self._tools.get(key)
-                    tid = tc.get("id") or (known[0] if known else new_id("call_"))
-                    name = fn.get("name") or (known[1] if known else "")
+                    tid = as_str(tc.get("id")) or (
+                        known[0] if known else new_id("call_")
+                    )
+                    name = as_str(fn.get("name")) or (known[1] if known else "")
                     self._tools[key] = (tid, name)
                     out.extend(self._open_block(key, tid, name))
-                if fn.get("arguments"):
+                if fn.get("arguments") and isinstance(fn["arguments"], str):
                     out.append(Delta(self._index, fn["arguments"]))
             reason = ch.get("finish_reason")
             if reason:
