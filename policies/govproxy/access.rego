@@ -5,62 +5,66 @@ package govproxy.access
 
 import rego.v1
 
-import data.govproxy.lib
-
 rule := "govproxy.access"
 
-provider_allowed(name) if {
-	input.tenant.allow_providers == null
-	not name in input.tenant.deny_providers
+provider_allowed(tenant, name) if {
+	tenant.allow_providers == null
+	not name in tenant.deny_providers
 }
 
-provider_allowed(name) if {
-	name in input.tenant.allow_providers
-	not name in input.tenant.deny_providers
+provider_allowed(tenant, name) if {
+	name in tenant.allow_providers
+	not name in tenant.deny_providers
 }
 
-model_allowed(model) if model == null
+model_allowed(_, model) if model == null
 
-model_allowed(model) if {
+model_allowed(tenant, model) if {
 	model != null
-	input.tenant.allow_models == null
-	not model in input.tenant.deny_models
+	tenant.allow_models == null
+	not model in tenant.deny_models
 }
 
-model_allowed(model) if {
+model_allowed(tenant, model) if {
 	model != null
-	model in input.tenant.allow_models
-	not model in input.tenant.deny_models
+	model in tenant.allow_models
+	not model in tenant.deny_models
 }
 
-deny contains {
+deny(inp) := provider_denials(inp) | model_denials(inp)
+
+provider_denials(inp) := {{
 	"code": "provider_not_allowed",
 	"rule": rule,
-	"message": sprintf("tenant %s may not use provider %s", [input.tenant.name, lib.requested]),
-} if not provider_allowed(lib.requested)
+	"message": sprintf("tenant %s may not use provider %s", [inp.tenant.name, inp.request.provider]),
+}} if {
+	not provider_allowed(inp.tenant, inp.request.provider)
+} else := set()
 
-deny contains {
+model_denials(inp) := {{
 	"code": "model_not_allowed",
 	"rule": rule,
-	"message": sprintf("tenant %s may not use model %s", [input.tenant.name, input.request.model]),
-} if not model_allowed(input.request.model)
+	"message": sprintf("tenant %s may not use model %s", [inp.tenant.name, inp.request.model]),
+}} if {
+	not model_allowed(inp.tenant, inp.request.model)
+} else := set()
 
-exclude contains {
-	"provider": p.name,
-	"code": "provider_not_allowed",
-	"rule": rule,
-	"message": sprintf("tenant %s may not use provider %s", [input.tenant.name, p.name]),
-} if {
-	some p in lib.providers
-	not provider_allowed(p.name)
-}
-
-exclude contains {
-	"provider": p.name,
-	"code": "model_not_allowed",
-	"rule": rule,
-	"message": sprintf("tenant %s may not use model %s (served by %s)", [input.tenant.name, p.model, p.name]),
-} if {
-	some p in lib.providers
-	not model_allowed(p.model)
+exclude(inp, provs) := {r |
+	some p in provs
+	not provider_allowed(inp.tenant, p.name)
+	r := {
+		"provider": p.name,
+		"code": "provider_not_allowed",
+		"rule": rule,
+		"message": sprintf("tenant %s may not use provider %s", [inp.tenant.name, p.name]),
+	}
+} | {r |
+	some p in provs
+	not model_allowed(inp.tenant, p.model)
+	r := {
+		"provider": p.name,
+		"code": "model_not_allowed",
+		"rule": rule,
+		"message": sprintf("tenant %s may not use model %s (served by %s)", [inp.tenant.name, p.model, p.name]),
+	}
 }

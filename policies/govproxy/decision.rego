@@ -17,125 +17,124 @@ import data.govproxy.lib
 import data.govproxy.residency
 import data.govproxy.sensitivity
 
-excludes := ((sensitivity.exclude | residency.exclude) | access.exclude) | budget.exclude
+decision := decide(input)
 
-request_denials := (access.deny | budget.deny) | endpoints.deny
+decide(inp) := d if {
+	provs := lib.providers(inp)
+	requested := inp.request.provider
+	excludes := ((sensitivity.exclude(inp, provs) | residency.exclude(inp, provs)) | access.exclude(inp, provs)) | budget.exclude(inp, provs)
+	denials := (access.deny(inp) | budget.deny(inp)) | endpoints.deny(inp)
+	excluded_names := {r.provider | some r in excludes}
+	by_name := {p.name: p | some p in provs}
+	stay_local := lib.stays_local(inp)
 
-excluded_names := {r.provider | some r in excludes}
-
-provider_named(name) := p if {
-	some p in lib.providers
-	p.name == name
-}
-
-requested := provider_named(lib.requested)
-
-requested_ok if not lib.requested in excluded_names
-
-# Prefer the same wire format, then a cloud provider over a local one unless the data
-# must stay local (local models are the fallback, not the upgrade), then the cheaper
-# provider, then the name (a stable order).
-rank(p) := [kind_rank(p), local_rank(p), p.price_in + p.price_out, p.name]
-
-kind_rank(p) := 0 if p.kind == input.request.provider_kind
-
-else := 1
-
-local_rank(p) := 1 if {
-	p.local
-	not lib.must_stay_local
-} else := 0
-
-alternatives := [provider_named(x[3]) |
-	some x in sort([rank(p) |
-		some p in lib.providers
-		p.name != lib.requested
+	# Prefer the same wire format, then a cloud provider over a local one unless the
+	# data must stay local (local models are the fallback, not the upgrade), then the
+	# cheaper provider, then the name (a stable order).
+	ranked := sort([[kind_rank(inp, p), local_rank(stay_local, p), p.price_in + p.price_out, p.name] |
+		some p in provs
+		p.name != requested
 		not p.name in excluded_names
 		lib.usable(p)
 	])
-]
+	alternatives := [by_name[x[3]] | some x in ranked]
+	own := [r | some r in excludes; r.provider == requested]
+	requested_ok := count(own) == 0
+	target := pick_target(requested_ok, by_name[requested], alternatives)
+	allow := allowed(denials, target)
+	redact := redaction(inp, allow, target)
 
-target := requested if requested_ok
-
-else := alternatives[0]
-
-default allow := false
-
-allow if {
-	count(request_denials) == 0
-	target
+	d := {
+		"allow": allow,
+		"deny": reasons(allow, denials, own),
+		"route": route(allow, requested_ok, target),
+		"candidates": candidates(allow, alternatives, target),
+		"redact": redact,
+		"obligations": {"audit_content": audit_content(inp)},
+		"rules_fired": sort(((({r.rule | some r in own} | {r.rule | some r in denials}) | route_fired(allow, requested_ok)) | redact_fired(redact))),
+		"explanation": array.concat([r.message | some r in own], route_note(allow, requested_ok, target)),
+	}
 }
+
+kind_rank(inp, p) := 0 if p.kind == inp.request.provider_kind
+
+else := 1
+
+local_rank(stay_local, p) := 1 if {
+	p.local
+	not stay_local
+} else := 0
+
+pick_target(true, requested, _) := requested
+
+pick_target(false, _, alternatives) := alternatives[0] if count(alternatives) > 0
+
+pick_target(false, _, alternatives) := null if count(alternatives) == 0
+
+allowed(denials, target) := true if {
+	count(denials) == 0
+	target != null
+} else := false
 
 strip(r) := {"code": r.code, "rule": r.rule, "message": r.message}
 
 # Reasons, most specific first: the request's own denials, else why the provider the
 # app asked for was excluded, when no other provider could take the request.
-deny_reasons := [strip(r) | some r in request_denials] if count(request_denials) > 0
+reasons(true, _, _) := []
 
-else := array.concat(
-	[strip(r) | some r in excludes; r.provider == lib.requested],
-	[{
-		"code": first_code,
-		"rule": "govproxy.route",
-		"message": "no other configured provider may take this request",
-	}],
-) if not allow
+reasons(false, denials, _) := [strip(r) | some r in denials] if count(denials) > 0
 
-else := []
-
-first_code := [r.code | some r in excludes; r.provider == lib.requested][0]
-
-route := null if {
-	not allow
-} else := null if {
-	requested_ok
-} else := {"provider": target.name, "model": target.model}
-
-candidates := [] if not allow
-
-else := [{"provider": p.name, "model": p.model} | some p in alternatives; p.name != target.name]
-
-redact := {} if not allow
-
-else := sensitivity.redact_for(target)
-
-audit_content := "none" if lib.sensitivity in {"critical", "unknown", "confidential"}
-
-else := input.params.audit_content
-
-rules_fired := sort([r | some r in fired])
-
-fired contains r.rule if {
-	some r in excludes
-	r.provider == lib.requested
+reasons(false, denials, own) := array.concat([strip(r) | some r in own], [{
+	"code": own[0].code,
+	"rule": "govproxy.route",
+	"message": "no other configured provider may take this request",
+}]) if {
+	count(denials) == 0
+	count(own) > 0
 }
 
-fired contains r.rule if some r in request_denials
-
-fired contains "govproxy.route" if {
-	allow
-	not requested_ok
+reasons(false, denials, own) := [{
+	"code": "no_provider",
+	"rule": "govproxy.route",
+	"message": "no usable provider may take this request",
+}] if {
+	count(denials) == 0
+	count(own) == 0
 }
 
-fired contains "govproxy.sensitivity.pseudonymise" if count(redact) > 0
+route(false, _, _) := null
 
-explanation := array.concat(
-	[r.message | some r in excludes; r.provider == lib.requested],
-	rerouted_note,
-)
+route(true, true, _) := null
 
-rerouted_note := [sprintf("routed to %s (%s)", [target.name, target.region])] if {
-	allow
-	not requested_ok
-} else := []
+route(true, false, target) := {"provider": target.name, "model": target.model}
 
-decision := {
-	"allow": allow,
-	"deny": deny_reasons,
-	"route": route,
-	"candidates": candidates,
-	"redact": redact,
-	"obligations": {"audit_content": audit_content},
-	"rules_fired": rules_fired,
-	"explanation": explanation,
-}
+candidates(false, _, _) := []
+
+candidates(true, alternatives, target) := [{"provider": p.name, "model": p.model} |
+	some p in alternatives
+	p.name != target.name
+]
+
+redaction(_, false, _) := {}
+
+redaction(inp, true, target) := sensitivity.redact_for(inp, target)
+
+audit_content(inp) := "none" if {
+	lib.sensitivity(inp) in {"critical", "unknown", "confidential"}
+} else := inp.params.audit_content
+
+route_fired(true, false) := {"govproxy.route"}
+
+route_fired(false, _) := set()
+
+route_fired(true, true) := set()
+
+redact_fired(redact) := {"govproxy.sensitivity.pseudonymise"} if count(redact) > 0
+
+else := set()
+
+route_note(true, false, target) := [sprintf("routed to %s (%s)", [target.name, target.region])]
+
+route_note(false, _, _) := []
+
+route_note(true, true, _) := []

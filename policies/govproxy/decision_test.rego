@@ -2,44 +2,42 @@ package govproxy.decision_test
 
 import rego.v1
 
+import data.govproxy
 import data.govproxy.fixtures_test as f
 
 test_plain_request_goes_where_asked if {
-	inp := f.base
-	d := data.govproxy.decision with input as inp
+	d := govproxy.decide(f.base)
 	d.allow
 	d.deny == []
 	d.route == null
 }
 
 test_candidates_never_include_the_target if {
-	d := data.govproxy.decision with input as f.with_tenant({"residency": ["eu"]})
+	d := govproxy.decide(f.with_tenant({"residency": ["eu"]}))
 	every c in d.candidates {
 		c.provider != d.route.provider
 	}
 }
 
 test_candidates_prefer_same_format_then_cloud_then_price if {
-	inp := f.base
-	d := data.govproxy.decision with input as inp
+	d := govproxy.decide(f.base)
 	[c.provider | some c in d.candidates] == ["groq", "mistral", "local"]
 }
 
 test_open_circuit_is_not_a_candidate if {
 	down := object.union(f.groq, {"circuit": "open"})
-	d := data.govproxy.decision with input as f.with_providers([f.openai, down, f.mistral])
+	d := govproxy.decide(f.with_providers([f.openai, down, f.mistral]))
 	[c.provider | some c in d.candidates] == ["mistral"]
 }
 
 test_denial_has_no_route_or_redaction if {
-	d := data.govproxy.decision with input as f.with_tenant({"deny_providers": ["openai"]})
+	d := govproxy.decide(f.with_tenant({"deny_providers": ["openai"]}))
 	d.route == null
 	d.candidates == []
 	d.redact == {}
 }
 
 test_decision_shape if {
-	inp := f.base
-	d := data.govproxy.decision with input as inp
+	d := govproxy.decide(f.base)
 	object.keys(d) == {"allow", "deny", "route", "candidates", "redact", "obligations", "rules_fired", "explanation"}
 }

@@ -4,23 +4,21 @@ package govproxy.residency
 
 import rego.v1
 
-import data.govproxy.lib
-
 rule := "govproxy.residency"
 
-regions := input.tenant.residency
-
-exclude contains {
-	"provider": p.name,
-	"code": "residency",
-	"rule": rule,
-	"message": sprintf(
-		"tenant %s allows regions %v; provider %s is in region %s",
-		[input.tenant.name, regions, p.name, p.region],
-	),
-} if {
+exclude(inp, provs) := {r |
+	regions := inp.tenant.residency
 	regions != null
-	some p in lib.providers
+	some p in provs
 	not p.local
 	not p.region in regions
+	r := {
+		"provider": p.name,
+		"code": "residency",
+		"rule": rule,
+		"message": sprintf(
+			"tenant %s allows regions %v; provider %s is in region %s",
+			[inp.tenant.name, regions, p.name, p.region],
+		),
+	}
 }

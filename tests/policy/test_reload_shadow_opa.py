@@ -89,7 +89,7 @@ class _DataAPI(BaseHTTPRequestHandler):
         if self.mode == "error":
             return self._send(500, {"code": "internal_error", "message": "1 error occurred: eval_conflict_error"})
         if self.mode == "slow":
-            time.sleep(0.5)
+            time.sleep(1.0)
         if not self.path.startswith("/v1/data/"):
             return self._send(404, {"code": "resource_not_found", "message": "not found"})
         ref = "data." + self.path[len("/v1/data/"):].strip("/").replace("/", ".")
@@ -138,17 +138,22 @@ def test_opa_engine_decides_like_embedded(opa_standin: str) -> None:
 
 
 def test_opa_undefined_error_and_timeout_fail_closed(opa_standin: str) -> None:
-    undefined = PolicyDecider(PolicyConfig(engine="opa", opa_url=opa_standin, decision_path="govproxy/nothing_here"))
+    undefined = PolicyDecider(PolicyConfig(engine="opa", opa_url=opa_standin, decision_path="govproxy/nothing_here",
+                                         timeout_ms=5000))
     try:
         d = undefined.decide_sync(make_input(sensitivity="internal"))
         assert not d.allow and d.error and d.error.startswith("undefined")
     finally:
         undefined.close()
-    decider = _opa_decider(opa_standin, timeout_ms=100)
+    decider = _opa_decider(opa_standin, timeout_ms=5000)
     try:
         _DataAPI.mode = "error"
         d = decider.decide_sync(make_input(sensitivity="internal"))
         assert not d.allow and d.error and "internal_error" in d.error
+    finally:
+        decider.close()
+    decider = _opa_decider(opa_standin, timeout_ms=100)
+    try:
         _DataAPI.mode = "slow"
         d = decider.decide_sync(make_input(sensitivity="internal"))
         assert not d.allow and d.error and d.error.startswith("timeout")

@@ -91,3 +91,29 @@ def test_async_decide_matches_sync(shipped_decider: PolicyDecider) -> None:
     s = shipped_decider.decide_sync(pin)
     assert a.model_dump() == s.model_dump()
     assert a.route is not None and a.route.provider == "mistral" and a.redact == {"PERSON": "pseudonymise"}
+
+
+def test_identical_inputs_reuse_the_decision_but_not_across_bundles_or_ttl0() -> None:
+    from datetime import UTC, datetime
+
+    from govproxy.policy import PolicyConfig, PolicyDecider
+    from tests.policy.helpers import POLICIES
+
+    decider = PolicyDecider(PolicyConfig(path=str(POLICIES), hot_reload=False, timeout_ms=5000))
+    uncached = PolicyDecider(PolicyConfig(path=str(POLICIES), hot_reload=False, timeout_ms=5000, cache_ttl_s=0))
+    try:
+        first = make_input(sensitivity="critical", findings={"PRIVATE_KEY": 1})
+        later = first.model_copy(update={"env": first.env.model_copy(update={"time": datetime.now(UTC).isoformat()})})
+        a = decider.decide_sync(first)
+        b = decider.decide_sync(later)
+        assert a == b and decider.counters["cache_hits"] == 1
+        b.route = None  # a caller mutating its copy must not poison the cache
+        assert decider.decide_sync(first).route is not None
+        other = make_input(sensitivity="public")
+        assert decider.decide_sync(other).route is None and decider.counters["cache_hits"] == 2
+        uncached.decide_sync(first)
+        uncached.decide_sync(first)
+        assert uncached.counters["cache_hits"] == 0
+    finally:
+        decider.close()
+        uncached.close()

@@ -163,6 +163,11 @@ def lint_text(text: str, file: str) -> list[PolicyIssue]:
             if trap.search(pattern):
                 line, col = _line_col(text, m.start(2))
                 issues.append(PolicyIssue(f"{m.group(1)}: {message}", file, line, col, "regex_dialect"))
+    for m in re.finditer(r"\bwith\s+input\s+as\b", text):
+        line, col = _line_col(text, m.start())
+        issues.append(PolicyIssue(
+            "`with input as` aborts regopy 1.5.2 when the rule under test references other rules; "
+            "prefer functions of the input (see policies/README.md)", file, line, col, "regopy_with"))
     for name in _MISSING_IN_REGOPY:
         for m in re.finditer(r"(?<![\w.])" + re.escape(name), text):
             line, col = _line_col(text, m.start())
@@ -180,7 +185,7 @@ def check(directory: str | Path, sample_input: dict[str, Any] | None = None) -> 
     display = _display(source)
     errors = compile_check(modules, source.data, display)
     warnings: list[PolicyIssue] = []
-    for rel, text in modules.items():
+    for rel, text in source.all_modules().items():
         for issue in lint_text(text, display[rel]):
             (errors if issue.code == "missing_builtin" else warnings).append(issue)
     if errors:

@@ -44,6 +44,11 @@ class PolicyConfig(BaseModel):
     hot_reload: bool = Field(default=True, description="embedded: pick up changes to the policy directory")
     reload_interval_s: float = Field(default=1.0, gt=0)
     params: PolicyParams = Field(default_factory=PolicyParams)
+    cache_ttl_s: float = Field(
+        default=1.0, ge=0,
+        description="reuse a decision for an identical input (ignoring env.time) for this long; 0 disables",
+    )
+    cache_size: int = Field(default=4096, ge=0)
 
     @field_validator("decision_path")
     @classmethod

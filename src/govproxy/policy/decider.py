@@ -8,13 +8,22 @@ reason (never with request content).
 
 Shadow mode evaluates a candidate policy set beside the active one, enforces only the
 active decision, and counts where the two disagree.
+
+Decision cache: rego-cpp costs milliseconds for a realistic input (bench/policy_bench.py),
+while live traffic repeats the same facts (tenant, provider, model, sensitivity, finding
+types, health) over and over. A decision is therefore reused for a byte-identical input
+(``env.time`` aside) for ``cache_ttl_s`` (default 1 s) under the same policy bundle.
+Policies that depend on the clock at sub-second resolution should set it to 0. Errors
+and fail-closed decisions are never cached.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections import Counter
+import time
+from collections import Counter, OrderedDict
 from typing import Any
 
 from pydantic import ValidationError
@@ -117,6 +126,9 @@ class PolicyDecider:
         self.timeout = config.timeout_ms / 1000.0
         self.counters: Counter[str] = Counter()
         self._shadow_tasks: set[asyncio.Task[None]] = set()
+        self._cache: OrderedDict[bytes, tuple[float, str, Decision]] = OrderedDict()
+        self._cache_ttl = config.cache_ttl_s
+        self._cache_size = config.cache_size
 
     @classmethod
     def from_settings(cls, settings: Any) -> PolicyDecider:
@@ -147,24 +159,70 @@ class PolicyDecider:
             self.counters["rerouted"] += 1
         return decision
 
+    # -- cache -----------------------------------------------------------------------
+
+    def _cache_key(self, policy_input: PolicyInput, payload: bytes) -> bytes | None:
+        if self._cache_ttl <= 0 or self._cache_size <= 0:
+            return None
+        stamp = b'"time":' + json.dumps(policy_input.env.time).encode()
+        return payload.replace(stamp, b'"time":""', 1)
+
+    def _cached(self, key: bytes | None) -> Decision | None:
+        if key is None:
+            return None
+        hit = self._cache.get(key)
+        if hit is None:
+            return None
+        expires, bundle, decision = hit
+        if expires < time.monotonic() or bundle != self.engine.bundle_hash:
+            self._cache.pop(key, None)
+            return None
+        self._cache.move_to_end(key)
+        self.counters["cache_hits"] += 1
+        return decision
+
+    def _remember(self, key: bytes | None, decision: Decision) -> None:
+        if key is None or decision.error is not None:
+            return
+        self._cache[key] = (time.monotonic() + self._cache_ttl, decision.bundle_hash, decision)
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    # -- deciding ----------------------------------------------------------------------
+
     def decide_sync(self, policy_input: PolicyInput) -> Decision:
         payload = policy_input.model_dump_json().encode()
+        key = self._cache_key(policy_input, payload)
+        cached = self._cached(key)
+        if cached is not None and self.shadow_engine is None:
+            return self._finish(cached.model_copy(deep=True))
         try:
             raw = self.engine.evaluate_json_sync(payload, self.timeout)  # type: ignore[attr-defined]
             decision = _validate(raw, policy_input, self.engine.name, self.engine.bundle_hash)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a fail-closed decision
             decision = self._on_failure(policy_input, exc)
+        else:
+            self._remember(key, decision.model_copy(deep=True))
         if self.shadow_engine is not None:
             self._shadow_compare_sync(payload, policy_input, decision)
         return self._finish(decision)
 
     async def decide(self, policy_input: PolicyInput) -> Decision:
         payload = policy_input.model_dump_json().encode()
+        key = self._cache_key(policy_input, payload)
+        cached = self._cached(key)
+        if cached is not None and self.shadow_engine is None:
+            return self._finish(cached.model_copy(deep=True))
         try:
             raw = await self.engine.evaluate_json(payload, self.timeout)  # type: ignore[attr-defined]
             decision = _validate(raw, policy_input, self.engine.name, self.engine.bundle_hash)
         except Exception as exc:  # noqa: BLE001
             decision = self._on_failure(policy_input, exc)
+        else:
+            self._remember(key, decision.model_copy(deep=True))
         if self.shadow_engine is not None:
             # Off the request path: the shadow set never adds latency to live traffic.
             task = asyncio.create_task(self._shadow_compare(payload, policy_input, decision))

@@ -5,39 +5,35 @@ package govproxy.budget
 
 import rego.v1
 
-import data.govproxy.lib
-
 rule := "govproxy.budget"
 
-tenant_exhausted if input.budget.tenant.exhausted
-
-deny contains {
+deny(inp) := {{
 	"code": "budget",
 	"rule": rule,
-	"message": sprintf("tenant %s has exhausted its budget", [input.tenant.name]),
-} if {
-	tenant_exhausted
-	input.params.budget_action == "deny"
-}
+	"message": sprintf("tenant %s has exhausted its budget", [inp.tenant.name]),
+}} if {
+	inp.budget.tenant.exhausted
+	inp.params.budget_action == "deny"
+} else := set()
 
-exclude contains {
-	"provider": p.name,
-	"code": "budget",
-	"rule": rule,
-	"message": sprintf("tenant %s has exhausted its budget: only local providers remain", [input.tenant.name]),
-} if {
-	tenant_exhausted
-	input.params.budget_action == "downgrade"
-	some p in lib.providers
+exclude(inp, provs) := {r |
+	inp.budget.tenant.exhausted
+	inp.params.budget_action == "downgrade"
+	some p in provs
 	not p.local
-}
-
-exclude contains {
-	"provider": p.name,
-	"code": "budget",
-	"rule": rule,
-	"message": sprintf("provider %s has exhausted its budget", [p.name]),
-} if {
-	some p in lib.providers
+	r := {
+		"provider": p.name,
+		"code": "budget",
+		"rule": rule,
+		"message": sprintf("tenant %s has exhausted its budget: only local providers remain", [inp.tenant.name]),
+	}
+} | {r |
+	some p in provs
 	p.budget.exhausted
+	r := {
+		"provider": p.name,
+		"code": "budget",
+		"rule": rule,
+		"message": sprintf("provider %s has exhausted its budget", [p.name]),
+	}
 }

@@ -9,20 +9,22 @@ import data.govproxy.lib
 
 rule := "govproxy.endpoints"
 
-deny contains {
+deny(inp) := unknown_endpoint(inp) | unknown_provider(inp)
+
+unknown_endpoint(inp) := {{
 	"code": "unknown_endpoint",
 	"rule": rule,
-	"message": sprintf("%s %s is not an API govproxy can inspect; denied by configuration", [input.request.method, input.request.path]),
-} if {
-	input.request.endpoint == "unknown"
-	input.params.deny_unknown_endpoints
-}
+	"message": sprintf("%s %s is not an API govproxy can inspect; denied by configuration", [inp.request.method, inp.request.path]),
+}} if {
+	inp.request.endpoint == "unknown"
+	inp.params.deny_unknown_endpoints
+} else := set()
 
-deny contains {
+unknown_provider(inp) := {{
 	"code": "unknown_provider",
 	"rule": rule,
-	"message": sprintf("provider %s is not configured; denied by configuration", [lib.requested]),
-} if {
-	not lib.requested_known
-	input.params.deny_unknown_providers
-}
+	"message": sprintf("provider %s is not configured; denied by configuration", [inp.request.provider]),
+}} if {
+	not lib.requested_known(inp)
+	inp.params.deny_unknown_providers
+} else := set()

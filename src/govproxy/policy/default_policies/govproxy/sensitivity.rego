@@ -8,21 +8,21 @@ import data.govproxy.lib
 
 rule := "govproxy.sensitivity"
 
-exclude contains {
-	"provider": p.name,
-	"code": "sensitivity",
-	"rule": rule,
-	"message": sprintf("%s data may only be sent to a local provider; %s is not local", [lib.sensitivity, p.name]),
-} if {
-	lib.must_stay_local
-	some p in lib.providers
+exclude(inp, provs) := {r |
+	lib.must_stay_local(inp)
+	level := lib.sensitivity(inp)
+	some p in provs
 	not p.local
+	r := {
+		"provider": p.name,
+		"code": "sensitivity",
+		"rule": rule,
+		"message": sprintf("%s data may only be sent to a local provider; %s is not local", [level, p.name]),
+	}
 }
 
-pseudonymise_before_leaving if lib.sensitivity in {"internal", "confidential"}
-
 # Redaction for a request that goes to `target` (a provider object).
-redact_for(target) := {t: "pseudonymise" | some t, _ in input.dlp.finding_types} if {
-	pseudonymise_before_leaving
+redact_for(inp, target) := {t: "pseudonymise" | some t, _ in inp.dlp.finding_types} if {
+	lib.sensitivity(inp) in {"internal", "confidential"}
 	not target.local
 } else := {}
