@@ -590,3 +590,51 @@ def test_same_format_gemini_keeps_body_and_builds_path_from_target_model() -> No
     )
     assert tr.body == GEMINI_REQ
     assert tr.path == "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+
+
+def test_anthropic_tool_result_with_image_to_openai_keeps_the_image_in_a_user_turn() -> (
+    None
+):
+    body = {
+        "model": "c",
+        "max_tokens": 10,
+        "messages": [
+            {"role": "user", "content": "screenshot please"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "tool_use", "id": "toolu_9", "name": "shot", "input": {}}
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "toolu_9",
+                        "content": [
+                            {"type": "text", "text": "here"},
+                            {
+                                "type": "image",
+                                "source": {
+                                    "type": "base64",
+                                    "media_type": "image/png",
+                                    "data": IMG,
+                                },
+                            },
+                        ],
+                    }
+                ],
+            },
+        ],
+    }
+    msgs = translate_request(
+        body, K.ANTHROPIC, K.OPENAI, target_model="gpt-4o", stream=False
+    ).body["messages"]
+    assert msgs[2] == {"role": "tool", "tool_call_id": "toolu_9", "content": "here"}
+    assert msgs[3] == {
+        "role": "user",
+        "content": [
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{IMG}"}}
+        ],
+    }

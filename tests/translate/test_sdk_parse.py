@@ -469,3 +469,32 @@ def test_error_event_mid_stream_raises_in_the_anthropic_sdk() -> None:
         ) as s,
     ):
         s.get_final_message()
+
+
+def test_anthropic_sdk_plain_text_stream_cut_by_max_tokens_from_gemini() -> None:
+    sse = b"".join(
+        b"data: " + json.dumps(c).encode() + b"\r\n\r\n"
+        for c in [
+            {"candidates": [{"content": {"parts": [{"text": "Once upon"}], "role": "model"}, "index": 0}], "modelVersion": "g"},
+            {
+                "candidates": [{"content": {"parts": [{"text": " a time"}], "role": "model"}, "finishReason": "MAX_TOKENS", "index": 0}],
+                "usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 3, "totalTokenCount": 7},
+                "modelVersion": "g",
+            },
+        ]
+    )  # fmt: skip
+    with (
+        Gateway(K.ANTHROPIC, K.GEMINI, canned(K.GEMINI, sse)) as gw,
+        anth(gw).messages.stream(
+            model="claude-test",
+            max_tokens=3,
+            messages=[{"role": "user", "content": "story"}],
+        ) as s,
+    ):
+        final = s.get_final_message()
+    assert [b.type for b in final.content] == ["text"] and final.content[
+        0
+    ].text == "Once upon a time"
+    assert final.stop_reason == "max_tokens"
+    assert (final.usage.input_tokens, final.usage.output_tokens) == (4, 3)
+    assert gw.seen[0].body["generationConfig"]["maxOutputTokens"] == 3
