@@ -117,6 +117,8 @@ class Scanner:
         candidates: list[tuple[int, int, int, Detector]] = []
         for det in self.detectors:
             try:
+                if det.anchor.absent(state):
+                    continue
                 for s, e in det.find(state):
                     candidates.append((-det.priority, s, e, det))
             except Exception as exc:  # fail closed; the message may contain text, so only the type

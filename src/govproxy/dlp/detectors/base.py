@@ -9,6 +9,7 @@ digit-run scan shared by all numeric detectors.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,18 +18,34 @@ from govproxy.dlp.model import Category
 
 # Digit runs with the separators numbers are written with; shared by every numeric detector.
 # Starts with a character class, which Python's regex engine skips over quickly.
-_NUMERIC_RUN = re.compile(r"[0-9][0-9 \-./()]{0,80}")
+_NUMERIC_RUN = re.compile(r"[0-9](?:[0-9 \-./()]{0,80}[0-9)])?(?P<cap> ?(?=(?:[A-Za-z] )?[A-Z]))?")
+_DROP_SEPARATORS = str.maketrans("", "", " -./()")
 
 
 class TextState:
     """Per-text values computed at most once and shared between detectors."""
 
-    __slots__ = ("text", "_lower", "_numeric")
+    __slots__ = ("text", "_lower", "_numeric", "_by_min", "_contains", "_capital_after")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self._lower: str | None = None
         self._numeric: list[tuple[int, int, int]] | None = None
+        self._by_min: dict[int, list[tuple[int, int, int]]] = {}
+        self._contains: dict[tuple[str, bool], bool] = {}
+        self._capital_after: list[tuple[int, int, int]] = []
+
+    def contains(self, needle: str, ignore_case: bool = False) -> bool:
+        """Cached substring test: detectors sharing a keyword ('secret', 'sk-') search once."""
+        key = (needle, ignore_case)
+        hit = self._contains.get(key)
+        if hit is None:
+            hit = needle in (self.lower if ignore_case else self.text)
+            self._contains[key] = hit
+        return hit
+
+    def has_digits(self) -> bool:
+        return bool(self.numeric_runs())
 
     @property
     def lower(self) -> str:
@@ -40,15 +57,35 @@ class TextState:
         return self._lower
 
     def numeric_runs(self) -> list[tuple[int, int, int]]:
-        """(start, end, digit count) of each digit run with separators."""
+        """(start, end, digit count) of each digit run with the separators numbers are written with."""
         if self._numeric is None:
+            drop = _DROP_SEPARATORS
             runs = []
+            cap = []
             for m in _NUMERIC_RUN.finditer(self.text):
-                s = m.group()
-                nd = sum(1 for ch in s if ch.isdigit()) if len(s) > 1 else 1
-                runs.append((m.start(), m.end(), nd))
+                g = m.group()
+                r = (m.start(), m.end(), len(g) if len(g) < 3 else len(g.translate(drop)))
+                runs.append(r)
+                if m.lastindex:  # followed by a capitalised word (the span includes one space)
+                    cap.append(r)
             self._numeric = runs
+            self._capital_after = cap
         return self._numeric
+
+    def runs_with(self, min_digits: int) -> list[tuple[int, int, int]]:
+        """Runs with at least ``min_digits`` digits (cached per threshold)."""
+        runs = self._by_min.get(min_digits)
+        if runs is None:
+            runs = [r for r in self.numeric_runs() if r[2] >= min_digits]
+            self._by_min[min_digits] = runs
+        return runs
+
+    def runs_before_capital(self) -> list[tuple[int, int, int]]:
+        """Runs followed by a capitalised word ('221B Baker Street'): house-number candidates."""
+        self.numeric_runs()
+        return self._capital_after
+
+
 
 
 class Anchor:
@@ -57,6 +94,10 @@ class Anchor:
     def hits(self, state: TextState) -> Iterator[tuple[int, int]]:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def absent(self, state: TextState) -> bool:
+        """A cheap test that there can be no hit, so clean text skips the detector entirely."""
+        return False
+
 
 @dataclass(frozen=True)
 class Literal(Anchor):
@@ -64,18 +105,70 @@ class Literal(Anchor):
 
     strings: tuple[str, ...]
     ignore_case: bool = False
-    gate: str | None = None  # a character that must be present at all, checked first
+    gate: str | None = None  # a (rare) character that must be present at all, checked first
+    gate_any: tuple[str, ...] = ()  # at least one of these characters must be present
+    needs_digits: int = 0  # the match contains a run of at least this many digits
 
-    def hits(self, state: TextState) -> Iterator[tuple[int, int]]:
+    def absent(self, state: TextState) -> bool:
         text = state.text
         if self.gate is not None and self.gate not in text:
-            return
-        hay = state.lower if self.ignore_case else text
+            return True
+        if self.gate_any and not any(g in text for g in self.gate_any):
+            return True
+        if self.needs_digits and not state.runs_with(self.needs_digits):
+            return True
+        ic = self.ignore_case
         for s in self.strings:
+            if state.contains(s, ic):
+                return False
+        return True
+
+    def hits(self, state: TextState) -> Iterator[tuple[int, int]]:
+        if self.absent(state):
+            return
+        hay = state.lower if self.ignore_case else state.text
+        for s in self.strings:
+            if not state.contains(s, self.ignore_case):
+                continue
             i = hay.find(s)
             while i != -1:
                 yield i, i + len(s)
                 i = hay.find(s, i + 1)
+
+
+_LOCAL_PART_TAIL = re.compile(r"[\w.+\-%']{1,64}$")
+
+
+@dataclass(frozen=True)
+class EmailAnchor(Anchor):
+    """Each '@', reported from the start of the local part before it (found without a forward scan)."""
+
+    def absent(self, state: TextState) -> bool:
+        return "@" not in state.text
+
+    def hits(self, state: TextState) -> Iterator[tuple[int, int]]:
+        text = state.text
+        at = text.find("@")
+        while at != -1:
+            m = _LOCAL_PART_TAIL.search(text, max(0, at - 64), at)
+            if m is not None:
+                yield m.start(), at + 1
+            at = text.find("@", at + 1)
+
+
+@dataclass(frozen=True)
+class AnyOf(Anchor):
+    """Hits of any of several anchors."""
+
+    anchors: tuple[Anchor, ...]
+
+    def absent(self, state: TextState) -> bool:
+        return all(a.absent(state) for a in self.anchors)
+
+    def hits(self, state: TextState) -> Iterator[tuple[int, int]]:
+        for a in self.anchors:
+            if not a.absent(state):
+                yield from a.hits(state)
 
 
 @dataclass(frozen=True)
@@ -85,6 +178,9 @@ class RegexAnchor(Anchor):
     pattern: re.Pattern[str]
     gate: str | None = None
 
+    def absent(self, state: TextState) -> bool:
+        return self.gate is not None and self.gate not in state.text
+
     def hits(self, state: TextState) -> Iterator[tuple[int, int]]:
         if self.gate is not None and self.gate not in state.text:
             return
@@ -92,16 +188,67 @@ class RegexAnchor(Anchor):
             yield m.start(), m.end()
 
 
+RunPredicate = Callable[[str, int, int, int], bool]
+
+
 @dataclass(frozen=True)
 class Numeric(Anchor):
-    """Digit runs with at least ``min_digits`` digits."""
+    """Digit runs with at least ``min_digits`` digits (and, optionally, a cheap shape check)."""
 
     min_digits: int = 1
+    max_digits: int = 10_000
+    where: RunPredicate | None = None  # (text, start, end, digits) -> bool
+    capital_after: bool = False  # only runs followed by a capitalised word
+
+    def _runs(self, state: TextState) -> list[tuple[int, int, int]]:
+        return state.runs_before_capital() if self.capital_after else state.runs_with(self.min_digits)
+
+    def absent(self, state: TextState) -> bool:
+        return not self._runs(state)
 
     def hits(self, state: TextState) -> Iterator[tuple[int, int]]:
-        for s, e, nd in state.numeric_runs():
-            if nd >= self.min_digits:
+        where = self.where
+        text = state.text
+        for s, e, nd in self._runs(state):
+            if nd < self.min_digits:
+                continue
+            if nd <= self.max_digits and (where is None or where(text, s, e, nd)):
                 yield s, e
+
+
+def upper_before(text: str, s: int, e: int, nd: int) -> bool:
+    """The run follows an upper-case letter (optionally one space between): NINO, VAT, codice fiscale."""
+    i = s - 1
+    if i >= 0 and text[i] == " ":
+        i -= 1
+    return i >= 0 and "A" <= text[i] <= "Z"
+
+
+@dataclass(frozen=True)
+class BackFrom(Anchor):
+    """A literal, reported from where a run of ``chars`` before it starts (a URL scheme before '://')."""
+
+    literal: str
+    chars: frozenset[str]
+    max_back: int = 32
+    gate: str | None = None
+
+    def absent(self, state: TextState) -> bool:
+        return (self.gate is not None and self.gate not in state.text) or self.literal not in state.text
+
+    def hits(self, state: TextState) -> Iterator[tuple[int, int]]:
+        text = state.text
+        if self.gate is not None and self.gate not in text:
+            return
+        i = text.find(self.literal)
+        while i != -1:
+            j = i
+            stop = max(0, i - self.max_back)
+            while j > stop and text[j - 1] in self.chars:
+                j -= 1
+            if j < i:
+                yield j, i + len(self.literal)
+            i = text.find(self.literal, i + 1)
 
 
 @dataclass(frozen=True)
@@ -205,18 +352,18 @@ class Detector:
                 yield s, e
 
     def has_context(self, state: TextState, start: int, end: int) -> bool:
-        return has_context(state, start, end, self.context, self.context_before, self.context_after)
+        return has_context(state, start, end, context_regex(self.context), self.context_before, self.context_after)
 
 
-def has_context(state: TextState, start: int, end: int, words: tuple[str, ...], before: int, after: int) -> bool:
+@functools.lru_cache(maxsize=256)
+def context_regex(words: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
+
+
+def has_context(state: TextState, start: int, end: int, words: re.Pattern[str], before: int, after: int) -> bool:
+    """One of the context words occurs within ``before`` chars before or ``after`` chars after the match."""
     lower = state.lower
-    lo = max(0, start - before)
-    hi = min(len(lower), end + after)
-    for w in words:
-        i = lower.find(w, lo, hi)
-        while i != -1:
-            if i + len(w) <= start or i >= end:
-                return True
-            i = lower.find(w, i + 1, hi)
-    return False
+    if words.search(lower, max(0, start - before), start):
+        return True
+    return bool(after) and words.search(lower, end, min(len(lower), end + after)) is not None
 

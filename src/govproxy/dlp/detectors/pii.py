@@ -6,13 +6,14 @@ windows around cheap anchors (see ``base``), so its cost is linear in the input.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date
 
 import phonenumbers
 
 from govproxy.dlp import validators as v
-from govproxy.dlp.detectors.base import Detector, Literal, Numeric, RegexAnchor, TextState
+from govproxy.dlp.detectors.base import Detector, EmailAnchor, Literal, Numeric, RegexAnchor, TextState, context_regex, has_context, upper_before
 from govproxy.dlp.model import Category
 
 PII = Category.PII
@@ -61,7 +62,9 @@ CREDIT_CARD = Detector(
 )
 
 # ---------------------------------------------------------------- IBAN
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]{1,4}){3,9}(?![A-Za-z0-9])")
+# one character per repetition (optional space before it): no two ways to split the same
+# input, so a long alphanumeric run cannot make the engine try every grouping
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?:[ ]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])")
 
 
 def _iban_spans(start: int, end: int, state: TextState) -> list[tuple[int, int]]:
@@ -82,7 +85,7 @@ IBAN = Detector(
     name="iban",
     entity_type="IBAN_CODE",
     category=PII,
-    anchor=Numeric(min_digits=4),
+    anchor=Numeric(min_digits=8),
     pattern=_IBAN,
     before=44,
     after=44,
@@ -109,10 +112,10 @@ US_SSN_COMPACT = Detector(
     name="us_ssn_compact",
     entity_type="US_SSN",
     category=PII,
-    anchor=Numeric(min_digits=9),
+    anchor=Literal(("ssn", "social sec", "ss#", "ss #"), ignore_case=True, needs_digits=9),
     pattern=re.compile(r"(?<![0-9A-Za-z\-.])[0-9]{9}(?![0-9A-Za-z]|[\-.][0-9])"),
-    before=2,
-    after=2,
+    before=70,
+    after=70,
     validate=v.ssn_ok,
     context=("ssn", "social security", "social sec", "ss#", "ss #"),
     priority=74,
@@ -123,7 +126,7 @@ US_ITIN = Detector(
     name="us_itin",
     entity_type="US_ITIN",
     category=PII,
-    anchor=Numeric(min_digits=9),
+    anchor=Numeric(min_digits=9, where=lambda t, s, e, nd: t[s] == "9"),
     pattern=re.compile(r"(?<![0-9A-Za-z\-.])9[0-9]{2}(?:-[0-9]{2}-|[ ][0-9]{2}[ ])[0-9]{4}(?![0-9A-Za-z]|[\-.][0-9])"),
     before=2,
     after=2,
@@ -137,7 +140,7 @@ UK_NINO = Detector(
     name="uk_nino",
     entity_type="UK_NINO",
     category=PII,
-    anchor=Numeric(min_digits=2),
+    anchor=Numeric(min_digits=6, max_digits=6, where=upper_before),
     pattern=re.compile(r"(?<![A-Za-z0-9])[A-CEGHJ-PR-TW-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D](?![A-Za-z0-9])"),
     before=4,
     after=6,
@@ -151,7 +154,7 @@ EU_VAT = Detector(
     name="eu_vat",
     entity_type="EU_VAT",
     category=PII,
-    anchor=Numeric(min_digits=7),
+    anchor=Numeric(min_digits=7, where=upper_before),
     pattern=re.compile(rf"(?<![A-Za-z0-9])(?:{_VAT_PREFIXES})[ ]?[0-9A-Z]{{2,13}}(?![A-Za-z0-9])"),
     before=17,
     after=14,
@@ -164,7 +167,7 @@ ES_NIF = Detector(
     name="es_nif",
     entity_type="ES_NIF",
     category=PII,
-    anchor=Numeric(min_digits=7),
+    anchor=Numeric(min_digits=7, max_digits=8, where=lambda t, s, e, nd: _letter_at(t, e) or _letter_at(t, e + 1)),
     pattern=re.compile(r"(?<![A-Za-z0-9\-])(?:[0-9]{8}|[XYZ][0-9]{7})-?[A-Z](?![A-Za-z0-9])"),
     before=2,
     after=4,
@@ -177,7 +180,7 @@ FR_NIR = Detector(
     name="fr_nir",
     entity_type="FR_NIR",
     category=PII,
-    anchor=Numeric(min_digits=5),
+    anchor=Numeric(min_digits=13),
     pattern=re.compile(
         r"(?<![0-9A-Za-z])[12] ?[0-9]{2} ?(?:0[1-9]|1[0-2]|[2-9][0-9]) ?(?:[0-9]{2}|2[ABab]) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}(?![0-9A-Za-z])"
     ),
@@ -192,7 +195,7 @@ IT_FISCAL_CODE = Detector(
     name="it_fiscal_code",
     entity_type="IT_FISCAL_CODE",
     category=PII,
-    anchor=Numeric(min_digits=2),
+    anchor=Numeric(min_digits=2, max_digits=3, where=upper_before),
     pattern=re.compile(r"(?<![A-Za-z0-9])[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z](?![A-Za-z0-9])"),
     before=8,
     after=12,
@@ -205,22 +208,27 @@ NL_BSN = Detector(
     name="nl_bsn",
     entity_type="NL_BSN",
     category=PII,
-    anchor=Numeric(min_digits=8),
+    anchor=Literal(("bsn", "burgerservicenummer", "sofinummer", "citizen service number"), ignore_case=True, needs_digits=8),
     pattern=re.compile(r"(?<![0-9A-Za-z\-.])[0-9]{4}\.?[0-9]{2}\.?[0-9]{3}(?![0-9A-Za-z]|[\-.][0-9])"),
-    before=2,
-    after=2,
+    before=80,
+    after=80,
     validate=v.nl_bsn_ok,
     context=("bsn", "burgerservicenummer", "sofinummer", "citizen service number"),
     priority=60,
     description="Dutch citizen service number (11-proof), only next to 'BSN'",
 )
 
+def _letter_at(text: str, i: int) -> bool:
+    return i < len(text) and "A" <= text[i] <= "Z"
+
+
 # ---------------------------------------------------------------- email
 EMAIL = Detector(
     name="email",
     entity_type="EMAIL_ADDRESS",
     category=PII,
-    anchor=Literal(("@",)),
+    anchor=EmailAnchor(),
+    anchored=True,
     pattern=re.compile(
         r"(?<![\w.+\-%'])[\w+\-%'](?:[\w.+\-%']{0,62}[\w+\-%'])?@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.){1,8}[A-Za-z]{2,24}(?![\w\-]|\.[A-Za-z0-9])"
     ),
@@ -233,10 +241,10 @@ EMAIL = Detector(
 
 # ---------------------------------------------------------------- phone numbers
 _PHONE = re.compile(
-    r"(?<![\w+\-.:/,])"
+    r"(?<![\w+\-.:/])"
     r"(?:\+[0-9]{1,3}[ .\-]?)?"
     r"(?:\([0-9]{1,5}\)[ .\-]?)?"
-    r"[0-9]{1,5}(?:[ .\-][0-9]{1,8}){0,5}"
+    r"[0-9]{1,12}(?:[ .\-][0-9]{1,8}){0,5}"
     r"(?:[ ]?(?:x|ext\.?|#)[ ]?[0-9]{1,6})?"
     r"(?![0-9A-Za-z_]|[\-.:,/][0-9])"
 )
@@ -252,11 +260,30 @@ _PHONE_CONTEXT = (
 DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "CA", "AU", "IN", "BR", "CH", "SE")
 
 
+# a number followed by a street name, or preceded by a unit word, is part of a postal address
+_STREET_WORDS = (
+    "street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|parkway|pkwy"
+    "|highway|hwy|square|sq|circle|cir|trail|close|crescent|alley|row|gardens|grove|hill|park"
+)
+_ADDRESS_AFTER = re.compile(
+    rf"[ ,]{{1,2}}(?:(?:rue|via|calle|avenida|avenue|allée|strasse|straße|gasse|weg|vej|plein|laan|piazza|viale|corso)\b"
+    rf"|(?:[^\W\d_][\w'.\-]{{0,24}} ){{0,3}}(?:{_STREET_WORDS})\b\.?)",
+    re.IGNORECASE,
+)
+_UNIT_BEFORE = re.compile(r"(?:apt|apartment|suite|ste|unit|flat|no|box)\.?[ #]{0,2}$", re.IGNORECASE)
+
+
+def _looks_like_address(text: str, start: int, end: int) -> bool:
+    if _ADDRESS_AFTER.match(text, end, min(len(text), end + 60)):
+        return True
+    return _UNIT_BEFORE.search(text, max(0, start - 12), start) is not None
+
+
 def _phone_spans(start: int, end: int, state: TextState, regions: tuple[str, ...]) -> list[tuple[int, int]]:
     text = state.text
     value = text[start:end]
-    core = _EXTENSION.sub("", value)
-    digits = sum(1 for ch in core if ch.isdigit())
+    core = _EXTENSION.sub("", value) if ("x" in value or "e" in value or "#" in value) else value
+    digits = len(v.only_digits(core))
     if digits < 6 or digits > 15:
         return []
     if _DATE_SHAPE.match(core):
@@ -267,28 +294,61 @@ def _phone_spans(start: int, end: int, state: TextState, regions: tuple[str, ...
         return []  # decimals, versions and IPv4 addresses
     if len(groups) == 1 and "(" not in core and "+" not in core and digits >= 12:
         return []  # long undivided digit strings are IDs, cards, timestamps
-    if digits >= 7 and core.startswith("+"):
-        try:
-            if phonenumbers.is_possible_number(phonenumbers.parse(core, None)):
-                return [(start, end)]
-        except phonenumbers.NumberParseException:
-            pass
-    if digits >= 6 and _has_phone_context(state, start, end):
+    if _looks_like_address(text, start, end):
+        return []
+    if _has_phone_context(state, start, end):
         return [(start, end)]
-    if digits >= 7:
-        for region in regions:
-            try:
-                if phonenumbers.is_valid_number(phonenumbers.parse(core, region)):
-                    return [(start, end)]
-            except phonenumbers.NumberParseException:
-                continue
+    if digits >= 8 and core.startswith("+"):
+        return [(start, end)] if _international_ok(core, digits) else []
+    # Without context only shapes people write phone numbers in are validated (libphonenumber
+    # is slow, and undivided digit strings - licence numbers, order ids - validate in some plan
+    # far too often): North American 3-3-4, or a national number with a trunk 0 in groups.
+    if _NANP_SHAPE.match(core):
+        return [(start, end)] if _nanp_ok(core) and any(r in ("US", "CA") for r in regions) else []
+    if core.startswith("0") and len(groups) > 1 and 9 <= digits <= 13:
+        if _valid_in(core, tuple(r for r in regions if r not in ("US", "CA"))):
+            return [(start, end)]
     return []
 
 
-def _has_phone_context(state: TextState, start: int, end: int) -> bool:
-    from govproxy.dlp.detectors.base import has_context
+def _international_ok(core: str, digits: int) -> bool:
+    """'+CC …': a country calling code that exists and a plausible total length (E.164: ≤ 15)."""
+    d = v.only_digits(core)
+    if not 8 <= digits <= 15:
+        return False
+    return any(int(d[:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE for n in (1, 2, 3))
 
-    return has_context(state, start, end, _PHONE_CONTEXT, 50, 25)
+
+def _nanp_ok(core: str) -> bool:
+    """NANP: area code and exchange start 2-9 and are not N11 service codes; 555-01xx is fiction."""
+    d = v.only_digits(core)
+    if len(d) == 11:
+        d = d[1:]
+    area, exchange = d[:3], d[3:6]
+    if area[1:] == "11" or exchange[1:] == "11" or area[0] in "01" or exchange[0] in "01":
+        return False
+    return not (exchange == "555" and d[6:8] == "01")
+
+
+_NANP_SHAPE = re.compile(r"^(?:1[ .\-]?)?(?:\([2-9][0-9]{2}\)[ .\-]?|[2-9][0-9]{2}[ .\-])[2-9][0-9]{2}[ .\-][0-9]{4}$")
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_in(core: str, regions: tuple[str, ...]) -> bool:
+    for region in regions:
+        try:
+            if phonenumbers.is_valid_number(phonenumbers.parse(core, region)):
+                return True
+        except phonenumbers.NumberParseException:
+            continue
+    return False
+
+
+_PHONE_CONTEXT_RE = context_regex(_PHONE_CONTEXT)
+
+
+def _has_phone_context(state: TextState, start: int, end: int) -> bool:
+    return has_context(state, start, end, _PHONE_CONTEXT_RE, 32, 20)
 
 
 def make_phone_detector(regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) -> Detector:
@@ -318,7 +378,7 @@ IPV4 = Detector(
     name="ipv4",
     entity_type="IP_ADDRESS",
     category=PII,
-    anchor=Numeric(min_digits=4),
+    anchor=Numeric(min_digits=4, max_digits=12, where=lambda t, s, e, nd: t.count(".", s, e) >= 3),
     pattern=re.compile(r"(?<![0-9A-Za-z.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9A-Za-z]|\.[0-9])"),
     before=2,
     after=2,
@@ -342,21 +402,25 @@ IPV6 = Detector(
     description="IPv6 addresses, full or compressed (validated by ipaddress)",
 )
 
-MAC = Detector(
-    name="mac",
-    entity_type="MAC_ADDRESS",
-    category=PII,
-    anchor=RegexAnchor(re.compile(r"[:\-][0-9A-Fa-f]{2}[:\-]")),
-    pattern=re.compile(
-        r"(?<![0-9A-Za-z:\-])(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}(?![0-9A-Za-z]|[:\-][0-9A-Fa-f])"
-        r"|(?<![0-9A-Za-z:\-])(?:[0-9A-Fa-f]{2}-){5}[0-9A-Fa-f]{2}(?![0-9A-Za-z]|[:\-][0-9A-Fa-f])"
-    ),
-    before=16,
-    after=16,
-    validate=v.mac_ok,
-    priority=62,
-    description="MAC addresses aa:bb:cc:dd:ee:ff or aa-bb-…",
-)
+def _mac(name: str, sep: str) -> Detector:
+    h = "[0-9A-Fa-f]{2}"
+    esc = re.escape(sep)
+    return Detector(
+        name=name,
+        entity_type="MAC_ADDRESS",
+        category=PII,
+        anchor=RegexAnchor(re.compile(f"{esc}{h}{esc}"), gate=sep),  # literal first: fast to search
+        pattern=re.compile(rf"(?<![0-9A-Za-z:\-])(?:{h}{esc}){{5}}{h}(?![0-9A-Za-z]|[:\-][0-9A-Fa-f])"),
+        before=16,
+        after=16,
+        validate=v.mac_ok,
+        priority=62,
+        description=f"MAC addresses written with '{sep}'",
+    )
+
+
+MAC = _mac("mac", ":")
+MAC_DASHED = _mac("mac_dashed", "-")
 
 # ---------------------------------------------------------------- dates of birth (in context)
 _MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"
@@ -369,6 +433,7 @@ _DOB = re.compile(
     r")(?![0-9A-Za-z])",
     re.IGNORECASE,
 )
+_DOB_WORDS = ("born", "birth", "dob")
 _YEAR = re.compile(r"(?<![0-9])(1[89][0-9]{2}|20[0-9]{2}|[0-9]{2})(?![0-9])")
 
 
@@ -382,12 +447,12 @@ DATE_OF_BIRTH = Detector(
     name="date_of_birth",
     entity_type="DATE_OF_BIRTH",
     category=PII,
-    anchor=Numeric(min_digits=1),
+    anchor=Literal(_DOB_WORDS, ignore_case=True, needs_digits=2),
     pattern=_DOB,
-    before=16,
-    after=20,
+    before=60,
+    after=60,
     validate=_dob_plausible,
-    context=("born", "birth", "dob", "d.o.b", "birthday", "geboren", "date de naissance", "fecha de nacimiento"),
+    context=_DOB_WORDS,
     context_before=40,
     context_after=20,
     priority=30,
@@ -403,7 +468,7 @@ STREET_ADDRESS = Detector(
     name="street_address",
     entity_type="STREET_ADDRESS",
     category=PII,
-    anchor=Numeric(min_digits=1),
+    anchor=Numeric(min_digits=1, max_digits=5, capital_after=True),
     pattern=re.compile(
         r"(?<![0-9A-Za-z\-.])[0-9]{1,5}[A-Za-z]?(?: [A-Z][a-z]{1,20}\.?){1,4} "
         rf"(?:{_SUFFIX})\.?(?![A-Za-z])"
@@ -433,6 +498,7 @@ PII_DETECTORS: tuple[Detector, ...] = (
     IPV4,
     IPV6,
     MAC,
+    MAC_DASHED,
     DATE_OF_BIRTH,
     STREET_ADDRESS,
 )

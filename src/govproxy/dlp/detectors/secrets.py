@@ -14,7 +14,7 @@ import json
 import re
 
 from govproxy.dlp import validators as v
-from govproxy.dlp.detectors.base import Detector, Literal, RegexAnchor, TextState
+from govproxy.dlp.detectors.base import Anchor, AnyOf, BackFrom, Detector, Literal, RegexAnchor, TextState
 from govproxy.dlp.model import Category
 
 SECRET = Category.SECRET
@@ -63,11 +63,10 @@ def looks_random(value: str, min_len: int = 16, min_entropy: float = 3.0) -> boo
 def _prefixed(
     name: str,
     entity_type: str,
-    prefixes: tuple[str, ...],
+    anchor: Anchor,
     pattern: str,
     max_len: int,
     *,
-    gate: str | None = None,
     validate: object = None,
     description: str = "",
     priority: int = 90,
@@ -76,7 +75,7 @@ def _prefixed(
         name=name,
         entity_type=entity_type,
         category=SECRET,
-        anchor=Literal(prefixes, gate=gate),
+        anchor=anchor,
         pattern=re.compile(pattern),
         before=0,
         after=max_len + 2,
@@ -106,10 +105,13 @@ AWS_SECRET_ACCESS_KEY = Detector(
     name="aws_secret_access_key",
     entity_type="AWS_SECRET_ACCESS_KEY",
     category=SECRET,
-    anchor=Literal(("aws_secret", "secret_access_key", "secretaccesskey", "aws secret", "secret access key"), ignore_case=True),
+    anchor=Literal(("secret",), ignore_case=True, needs_digits=1),
     pattern=re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"),
     before=0,
     after=120,
+    context=("aws",),
+    context_before=120,
+    context_after=0,
     validate=lambda s: looks_random(s, 40, 4.0) and any(c.isupper() for c in s) and any(c.islower() for c in s),
     priority=91,
     description="AWS secret access keys (40 base64 characters) after an AWS secret keyword",
@@ -119,7 +121,7 @@ GCP_SERVICE_ACCOUNT = Detector(
     name="gcp_service_account",
     entity_type="GCP_SERVICE_ACCOUNT_KEY",
     category=SECRET,
-    anchor=Literal(('"private_key_id"',)),
+    anchor=Literal(('"private_key_id"',), gate='"'),
     pattern=re.compile(r'"private_key_id"[ \t]{0,4}:[ \t\r\n]{0,8}"([0-9a-f]{40})"'),
     group=1,
     before=0,
@@ -144,7 +146,7 @@ AZURE_STORAGE_KEY = Detector(
     name="azure_storage_key",
     entity_type="AZURE_STORAGE_KEY",
     category=SECRET,
-    anchor=Literal(("AccountKey=", "accountkey=", "AZURE_STORAGE_KEY", "azure_storage_key")),
+    anchor=AnyOf((Literal(("AccountKey=",), gate="="), Literal(("azure_storage_key",), ignore_case=True, gate="_"))),
     pattern=re.compile(r"(?<![A-Za-z0-9+/])([A-Za-z0-9+/]{86}==)(?![A-Za-z0-9+/=])"),
     group=1,
     before=0,
@@ -156,27 +158,25 @@ AZURE_STORAGE_KEY = Detector(
 GITHUB_TOKEN = _prefixed(
     "github_token",
     "GITHUB_TOKEN",
-    ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    RegexAnchor(re.compile(r"g(?:h[pousr]_|ithub_pat_)"), gate="_"),
     _B + r"(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255})" + _E,
     270,
-    gate="_",
     description="GitHub tokens (ghp_/gho_/ghu_/ghs_/ghr_, fine-grained github_pat_)",
 )
 
 GITLAB_TOKEN = _prefixed(
     "gitlab_token",
     "GITLAB_TOKEN",
-    ("glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "gloas-", "glsoat-"),
+    RegexAnchor(re.compile(r"gl(?:pat|dt|rt|ptt|cbt|oas|soat)-"), gate="-"),
     _B + r"gl(?:pat|dt|rt|ptt|cbt|oas|soat)-[A-Za-z0-9_\-.]{20,80}" + _E,
     90,
-    gate="-",
     description="GitLab personal/deploy/runner tokens (glpat-…)",
 )
 
 SLACK_TOKEN = _prefixed(
     "slack_token",
     "SLACK_TOKEN",
-    ("xox", "xapp-"),
+    RegexAnchor(re.compile(r"x(?:ox[abprse]|app)-"), gate="-"),
     _B + r"(?:xox[abprse]-[0-9A-Za-z\-]{10,250}|xapp-[0-9]-[A-Z0-9]{8,20}-[0-9]{6,20}-[a-f0-9]{32,80})" + _E,
     260,
     description="Slack bot/user/app tokens (xoxb-, xoxp-, xapp-…)",
@@ -185,19 +185,21 @@ SLACK_TOKEN = _prefixed(
 SLACK_WEBHOOK = _prefixed(
     "slack_webhook",
     "SLACK_WEBHOOK",
-    ("hooks.slack.com/",),
+    Literal(("hooks.slack.com/",), gate="/"),
     r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9]{8,12}/[A-Za-z0-9]{8,12}/[A-Za-z0-9]{20,32}" + _E,
     120,
     description="Slack incoming-webhook URLs",
 )
 
-STRIPE_KEY = _prefixed(
-    "stripe_key",
-    "STRIPE_KEY",
-    ("sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_"),
-    _B + r"(?:[sr]k_(?:live|test)_[0-9A-Za-z]{20,247}|whsec_[0-9A-Za-z]{24,64})" + _E,
-    260,
-    gate="_",
+STRIPE_KEY = Detector(
+    name="stripe_key",
+    entity_type="STRIPE_KEY",
+    category=SECRET,
+    anchor=Literal(("_live_", "_test_", "whsec_"), gate="_"),
+    pattern=re.compile(_B + r"(?:[sr]k_(?:live|test)_[0-9A-Za-z]{20,247}|whsec_[0-9A-Za-z]{24,64})" + _E),
+    before=2,
+    after=260,
+    priority=90,
     description="Stripe secret/restricted keys and webhook secrets",
 )
 
@@ -217,7 +219,7 @@ TWILIO_AUTH_TOKEN = Detector(
     name="twilio_auth_token",
     entity_type="TWILIO_AUTH_TOKEN",
     category=SECRET,
-    anchor=Literal(("twilio",), ignore_case=True),
+    anchor=Literal(("twilio",), ignore_case=True, needs_digits=1),
     pattern=re.compile(r"(?<![A-Za-z0-9])[0-9a-f]{32}(?![A-Za-z0-9])"),
     before=0,
     after=160,
@@ -231,7 +233,7 @@ TWILIO_AUTH_TOKEN = Detector(
 SENDGRID_API_KEY = _prefixed(
     "sendgrid_api_key",
     "SENDGRID_API_KEY",
-    ("SG.",),
+    RegexAnchor(re.compile(r"SG\.[A-Za-z0-9_\-]{16}"), gate="G"),
     _B + r"SG\.[A-Za-z0-9_\-]{16,32}\.[A-Za-z0-9_\-]{40,50}" + _E,
     90,
     description="SendGrid API keys (SG.xxx.yyy)",
@@ -240,7 +242,7 @@ SENDGRID_API_KEY = _prefixed(
 ANTHROPIC_API_KEY = _prefixed(
     "anthropic_api_key",
     "ANTHROPIC_API_KEY",
-    ("sk-ant-",),
+    Literal(("sk-",), gate="-"),
     _B + r"sk-ant-(?:api|admin|oat|sid)[0-9]{2}-[A-Za-z0-9_\-]{32,200}" + _E,
     230,
     priority=93,
@@ -250,7 +252,7 @@ ANTHROPIC_API_KEY = _prefixed(
 OPENAI_API_KEY = _prefixed(
     "openai_api_key",
     "OPENAI_API_KEY",
-    ("sk-",),
+    Literal(("sk-",), gate="-"),
     _B + r"sk-(?!ant-)(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_\-]{20,200}" + _E,
     220,
     validate=lambda s: looks_random(s[3:], 20, 3.5),
@@ -260,10 +262,9 @@ OPENAI_API_KEY = _prefixed(
 HUGGINGFACE_TOKEN = _prefixed(
     "huggingface_token",
     "HUGGINGFACE_TOKEN",
-    ("hf_", "api_org_"),
+    Literal(("hf_", "api_org_"), gate="_"),
     _B + r"(?:hf_|api_org_)[A-Za-z0-9]{30,40}" + _E,
     52,
-    gate="_",
     validate=lambda s: v.shannon_entropy(s) >= 3.5,
     description="Hugging Face user and org tokens (hf_…)",
 )
@@ -281,7 +282,7 @@ def _jwt_ok(value: str) -> bool:
 JWT = _prefixed(
     "jwt",
     "JWT",
-    ("eyJ",),
+    Literal(("eyJ",), gate="J"),
     _B + r"eyJ[A-Za-z0-9_\-]{8,4000}\.[A-Za-z0-9_\-]{2,12000}\.[A-Za-z0-9_\-]{0,4000}(?![A-Za-z0-9_\-.])",
     20010,
     validate=_jwt_ok,
@@ -292,7 +293,7 @@ JWT = _prefixed(
 PRIVATE_KEY = _prefixed(
     "private_key",
     "PRIVATE_KEY",
-    ("-----BEGIN",),
+    Literal(("-----BEGIN",), gate="-"),
     r"-----BEGIN[A-Z ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
     r"(?:[\s\S]{0,40000}?-----END[A-Z ]{0,40}PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s\\:\-]{0,40000})",
     40200,
@@ -320,12 +321,13 @@ URL_CREDENTIALS = Detector(
     name="url_credentials",
     entity_type="URL_CREDENTIALS",
     category=SECRET,
-    anchor=Literal(("://",)),
+    anchor=BackFrom("://", frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-"), gate="@"),
     pattern=_URL_CRED,
-    before=34,
+    before=0,
     after=700,
     refine=_url_password,
     priority=94,
+    anchored=True,
     description="passwords in basic-auth URLs and connection strings (postgres://user:PASSWORD@host); only the password is reported",
 )
 
@@ -337,7 +339,7 @@ _PASSWORD_ASSIGN = re.compile(
     r"(?:password|passwd|passphrase|pwd)([A-Za-z0-9_\-]{0,24})" + _ASSIGN_VALUE, re.IGNORECASE
 )
 _SECRET_ASSIGN = re.compile(
-    r"(?:secret|api[_\-]?key|access[_\-]?key|token|credentials?|private[_\-]?key|bearer|auth)"
+    r"(?:secret|key|token|bearer)"
     r"([A-Za-z0-9_\-]{0,24})" + _ASSIGN_VALUE,
     re.IGNORECASE,
 )
@@ -346,13 +348,16 @@ _NOT_THE_SECRET = ("url", "uri", "hash", "field", "policy", "len", "min", "max",
                    "header", "endpoint", "usage", "_at", "version")  # fmt: skip
 
 
+_NOT_THE_SECRET_RE = re.compile("|".join(_NOT_THE_SECRET), re.IGNORECASE)
+
+
 def _assignment_spans(pattern: re.Pattern[str], generic: bool):
     def refine(start: int, end: int, state: TextState) -> list[tuple[int, int]]:
         m = pattern.match(state.text, start)
         if m is None:
             return []
-        suffix = (m.group(1) or "").lower()
-        if any(w in suffix for w in _NOT_THE_SECRET):
+        suffix = m.group(1)
+        if suffix and _NOT_THE_SECRET_RE.search(suffix):
             return []
         quoted = m.group(2) is not None or m.group(3) is not None
         gi = 2 if m.group(2) is not None else 3 if m.group(3) is not None else 4
@@ -378,7 +383,7 @@ PASSWORD = Detector(
     name="password_assignment",
     entity_type="PASSWORD",
     category=SECRET,
-    anchor=Literal(("password", "passwd", "passphrase", "pwd"), ignore_case=True),
+    anchor=Literal(("pass", "pwd"), ignore_case=True, gate_any=("=", ":")),
     pattern=_PASSWORD_ASSIGN,
     before=0,
     after=345,
@@ -392,7 +397,12 @@ GENERIC_SECRET = Detector(
     name="generic_secret",
     entity_type="GENERIC_SECRET",
     category=SECRET,
-    anchor=Literal(("secret", "api_key", "apikey", "api-key", "access_key", "accesskey", "token", "credential", "private_key", "bearer", "auth"), ignore_case=True),
+    anchor=AnyOf(
+        (
+            Literal(("secret", "key", "token"), ignore_case=True, gate_any=("=", ":")),
+            Literal(("Bearer ", "BEARER "), gate="B"),
+        )
+    ),
     pattern=_SECRET_ASSIGN,
     before=0,
     after=345,
