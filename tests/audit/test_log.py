@@ -208,3 +208,24 @@ def test_encrypted_blob_tampering_is_detected(tmp_path):
     conn.execute("UPDATE contents SET blob = zeroblob(40)")
     report = verify_store(log.config.path, [log.verifier])
     assert "HASH_MISMATCH" in report.codes
+
+
+@pytest.mark.parametrize("state", ["empty", "rolled_back"])
+def test_idle_writer_still_serves_close_after_the_checkpoint_interval(tmp_path, state):
+    """Regression: with nothing to sign (empty store, or signing refused) the writer once
+    spun without reading its queue, so close() never returned."""
+    if state == "rolled_back":
+        built = build_store(tmp_path, n=12)
+        backup = tmp_path / "backup.db"
+        shutil.copy(built.db, backup)
+        with AuditLog.open(built.cfg) as log:
+            log.append_sync("decision", payload(0))
+        shutil.copy(backup, built.db)
+        cfg = built.cfg.model_copy(update={"checkpoint_every_seconds": 0.02})
+        log = AuditLog.open(cfg)
+        assert log.rollback_detected
+        log.append_sync("decision", payload(1))
+    else:
+        log = _open(tmp_path, checkpoint_every_seconds=0.02)
+    asyncio.run(asyncio.sleep(0.2))
+    log.close(timeout=10)

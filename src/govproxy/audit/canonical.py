@@ -143,8 +143,74 @@ def canonical_payload(value: Any, path: str = "payload") -> bytes:
     return data
 
 
+class _Bad(Exception):
+    """Internal: the quick scan found a violation; rescan slowly to name its path."""
+
+
+_STR, _INT, _BOOL, _NONE = str, int, bool, type(None)
+
+
+def _quick_ascii_keys(value: Any) -> bool:
+    """The structural rules without building paths (the hot path). Raises _Bad."""
+    kind = type(value)
+    if kind is dict:
+        ok = True
+        for key, item in value.items():
+            if type(key) is not _STR:
+                raise _Bad
+            if not key.isascii():
+                ok = False
+            t = type(item)
+            if t is _STR or t is _BOOL or t is _NONE:
+                continue
+            if t is _INT:
+                if not -MAX_SAFE_INT <= item <= MAX_SAFE_INT:
+                    raise _Bad
+                continue
+            if not _quick_ascii_keys(item):
+                ok = False
+        return ok
+    if kind is list or kind is tuple:
+        ok = True
+        for item in value:
+            t = type(item)
+            if t is _STR or t is _BOOL or t is _NONE:
+                continue
+            if t is _INT:
+                if not -MAX_SAFE_INT <= item <= MAX_SAFE_INT:
+                    raise _Bad
+                continue
+            if not _quick_ascii_keys(item):
+                ok = False
+        return ok
+    if kind is _STR or kind is _BOOL or value is None:
+        return True
+    if kind is _INT:
+        if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+            raise _Bad
+        return True
+    raise _Bad  # floats, subclasses, other mappings: let the precise checker decide
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return [_plain(v) for v in value]
+
+
 def _encode(value: Any, path: str) -> bytes:
-    fast = _check_types(value, path)
+    try:
+        fast = _quick_ascii_keys(value)
+    except _Bad:
+        fast = _check_types(value, path)  # raises with the path, or accepts (e.g. StrEnum)
+        if fast:
+            value = _plain(value)  # StrEnum, IntEnum, other Mappings, tuples → plain JSON types
     try:
         if fast:
             return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

@@ -68,7 +68,19 @@ class SignedState:
 
 
 def rfc3339_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return rfc3339(time.time_ns())
+
+
+_second_cache: list[Any] = [None, ""]
+
+
+def rfc3339(ns: int) -> str:
+    """RFC 3339 UTC with microseconds; the date part is cached per second (hot path)."""
+    sec, rest = divmod(ns, 1_000_000_000)
+    if _second_cache[0] != sec:
+        _second_cache[1] = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second_cache[0] = sec
+    return f"{_second_cache[1]}.{rest // 1000:06d}Z"
 
 
 @dataclass
@@ -80,6 +92,7 @@ class _Pending:
     redacted: bytes | None
     original: dict[str, str] | None
     future: concurrent.futures.Future[RecordRef]
+    submitted_ns: int = 0
 
 
 @dataclass
@@ -167,7 +180,7 @@ class AuditLog:
         self._check_signed_history(reader)
         self._pending_since: float | None = None
         self._last_alarm = 0.0
-        if self._last_signed is None or self._last_signed.size < self._tree.size:
+        if self._tree.size > (self._last_signed.size if self._last_signed else 0):
             self._pending_since = time.monotonic()
 
     def _check_signed_history(self, reader: StoreReader) -> None:
@@ -273,6 +286,7 @@ class AuditLog:
                 red_bytes,
                 orig,
                 fut,
+                time.time_ns(),
             )
         )
         return fut
@@ -352,7 +366,12 @@ class AuditLog:
             while closing is None:
                 timeout = self._time_to_checkpoint()
                 try:
-                    first = self._queue.get(timeout=timeout) if timeout is None or timeout > 0 else None
+                    if timeout is None:
+                        first = self._queue.get()
+                    elif timeout > 0:
+                        first = self._queue.get(timeout=timeout)
+                    else:
+                        first = self._queue.get_nowait()
                 except queue.Empty:
                     first = None
                 batch: list[_Pending] = []
@@ -418,6 +437,7 @@ class AuditLog:
         signed = self._last_signed.size if self._last_signed else 0
         pending = self._tree.size - signed
         if pending <= 0:
+            self._pending_since = None  # nothing to sign: disarm the timer
             return False
         if pending >= self.config.checkpoint_every_records:
             return True
@@ -431,7 +451,7 @@ class AuditLog:
             key_id, blob = self._keys.encrypt(tenant, item.original)
             content = canonical({"alg": ALGORITHM, "key": key_id, "mode": "encrypted", "sha256": blob_digest(blob)})
             content_row = (seq, tenant, key_id, blob)
-        ts = rfc3339_now()
+        ts = rfc3339(item.submitted_ns or time.time_ns())
         body = b"".join(
             [
                 b"{",
@@ -546,6 +566,7 @@ class AuditLog:
         if last is not None and last.size == size and not extra:
             return last
         if self._rollback:
+            self._pending_since = None  # re-armed by the next commit; never spin on a refusal
             now = time.monotonic()
             if now - self._last_alarm > 10:
                 self._last_alarm = now
@@ -560,6 +581,7 @@ class AuditLog:
                 verify_consistency(last.size, size, proof, last.root, root)
             except ProofError as exc:
                 self._alarm(f"new tree does not extend the last signed checkpoint ({exc})")
+                self._pending_since = None
                 return None
         self._fsync_store()
         note = sign_checkpoint(Checkpoint(self.origin, size, root), [self._signer, *(extra or [])])
