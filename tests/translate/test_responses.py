@@ -259,3 +259,14 @@ def test_transform_json_response_rewrites_text_and_tool_arguments(kind: K) -> No
     assert "m" not in fn.calls and "get_weather" not in fn.calls, (
         "only content is transformed, not names or models"
     )
+
+
+def test_compatible_server_sending_arguments_as_an_object_is_understood() -> None:
+    body = copy.deepcopy(OPENAI_RESP)
+    body["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] = {
+        "city": "Paris"
+    }
+    out = translate_response(
+        body, K.OPENAI_COMPATIBLE, K.ANTHROPIC, requested_model="c"
+    )
+    assert out["content"][1]["input"] == {"city": "Paris"}

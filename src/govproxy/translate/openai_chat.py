@@ -11,6 +11,7 @@ from govproxy.translate.common import (
     append_message,
     as_int,
     data_url,
+    dump_args,
     media_from_url,
     new_id,
     require_dict,
@@ -45,6 +46,13 @@ _EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 
 
 # ----------------------------------------------------------------------------- requests
+
+
+def args_text(value: Any) -> str:
+    """Arguments are JSON text in OpenAI's format; some compatible servers send an object."""
+    if isinstance(value, str):
+        return value
+    return "" if value is None else dump_args(value)
 
 
 def _content_parts(content: Any, where: str) -> list[str | Media]:
@@ -116,14 +124,16 @@ def read_request(body: Any) -> ChatRequest:
                     ToolCall(
                         tc.get("id") or new_id("call_"),
                         fn.get("name") or "",
-                        fn.get("arguments") or "",
+                        args_text(fn.get("arguments")),
                     )
                 )
             fc = m.get("function_call")
             if isinstance(fc, dict):
                 parts.append(
                     ToolCall(
-                        new_id("call_"), fc.get("name") or "", fc.get("arguments") or ""
+                        new_id("call_"),
+                        fc.get("name") or "",
+                        args_text(fc.get("arguments")),
                     )
                 )
             append_message(req.messages, "assistant", parts)
@@ -337,13 +347,15 @@ def read_response(body: Any) -> ChatResponse:
             ToolCall(
                 tc.get("id") or new_id("call_"),
                 fn.get("name") or "",
-                fn.get("arguments") or "",
+                args_text(fn.get("arguments")),
             )
         )
     fc = msg.get("function_call")
     if isinstance(fc, dict):
         parts.append(
-            ToolCall(new_id("call_"), fc.get("name") or "", fc.get("arguments") or "")
+            ToolCall(
+                new_id("call_"), fc.get("name") or "", args_text(fc.get("arguments"))
+            )
         )
     stop = STOP_IN.get(choice.get("finish_reason") or "stop", ir.STOP_END)
     return ChatResponse(

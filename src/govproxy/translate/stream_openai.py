@@ -21,7 +21,13 @@ from govproxy.translate.events import (
     StreamError,
 )
 from govproxy.translate.ir import Usage
-from govproxy.translate.openai_chat import STOP_IN, STOP_OUT, read_usage, usage_body
+from govproxy.translate.openai_chat import (
+    STOP_IN,
+    STOP_OUT,
+    args_text,
+    read_usage,
+    usage_body,
+)
 from govproxy.translate.sse import SSEEvent, data_event, encode_raw
 from govproxy.translate.transform import TextTransform, TransformFactory
 
@@ -105,8 +111,9 @@ class OpenAIDecoder:
                     name = as_str(fn.get("name")) or (known[1] if known else "")
                     self._tools[key] = (tid, name)
                     out.extend(self._open_block(key, tid, name))
-                if fn.get("arguments") and isinstance(fn["arguments"], str):
-                    out.append(Delta(self._index, fn["arguments"]))
+                args = args_text(fn.get("arguments"))
+                if args:
+                    out.append(Delta(self._index, args))
             reason = ch.get("finish_reason")
             if reason:
                 self._stop = STOP_IN.get(reason, ir.STOP_END)
