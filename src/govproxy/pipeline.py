@@ -4,23 +4,44 @@ It knows nothing about mitmproxy. The proxy addon turns a flow into an
 :class:`IncomingRequest`, calls :meth:`Pipeline.process`, and applies the :class:`Plan`;
 dry-run calls the very same method with ``record=False`` and prints the plan. So a
 dry-run answer is, by construction, what the live proxy would do.
+
+Fail closed: any exception inside a stage turns into a refusal (never a pass-through),
+and a request whose decision record cannot be made durable is not forwarded.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import logging
+import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import parse_qsl
 
 from govproxy.config import Settings
+from govproxy.dlp import Action, DlpConfig, PseudonymVault, ScanResult, Scanner, Sensitivity
+from govproxy.jsonpointer import set_pointer
 from govproxy.models import Identity, LLMRequest, ProviderKind
+from govproxy.policy import Decision, PolicyDecider, build_policy_input
 from govproxy.providers.errors import ErrorResponse, error_response
 from govproxy.providers.parse import parse_request
 from govproxy.providers.registry import ProviderMatch, ProviderRegistry
+from govproxy.response_side import ResponseSide
+from govproxy.rewrite import RerouteError, Target, has_credentials, plan_target
 
-Mode = Literal["proxy", "gateway", "dry-run"]
+if TYPE_CHECKING:
+    from govproxy.audit import AuditLog
+    from govproxy.routing import Router
+
+log = logging.getLogger("govproxy.pipeline")
+
+Mode = Literal["proxy", "gateway", "dry-run", "replay"]
+SENSITIVITY_HEADER = "x-govproxy-sensitivity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +68,6 @@ class IncomingRequest:
 
     @property
     def query(self) -> dict[str, str]:
-        from urllib.parse import parse_qsl
-
         _, _, q = self.path.partition("?")
         return dict(parse_qsl(q, keep_blank_values=True))
 
@@ -57,6 +76,9 @@ class IncomingRequest:
 class Forward:
     """Where and what to send. ``body`` None means: the original bytes, untouched."""
 
+    provider: str
+    kind: ProviderKind
+    model: str | None
     scheme: str
     host: str
     port: int
@@ -64,6 +86,10 @@ class Forward:
     body: bytes | None = None
     set_headers: tuple[tuple[str, str], ...] = ()
     remove_headers: tuple[str, ...] = ()
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}{self.path}"
 
 
 @dataclass(slots=True)
@@ -73,11 +99,19 @@ class Plan:
     llm: LLMRequest | None = None
     response: ErrorResponse | None = None
     forward: Forward | None = None
+    alternatives: list[Forward] = field(default_factory=list)  # failover targets, in order
     provider: str | None = None
     reasons: list[str] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)  # what dry-run prints
+    scan: ScanResult | None = None
+    decision: Decision | None = None
+    response_side: ResponseSide | None = None
+    redacted_texts: list[str] | None = None
+    started: float = field(default_factory=time.perf_counter)
+    governance_us: int = 0
+    audit_seq: int | None = None
 
     def summary(self) -> dict[str, Any]:
+        """What dry-run prints: the whole decision, never raw finding values."""
         out: dict[str, Any] = {"request_id": self.request_id, "action": self.action, "provider": self.provider}
         if self.llm is not None:
             out["request"] = {
@@ -87,19 +121,44 @@ class Plan:
                 "stream": self.llm.stream,
                 "token_estimate": self.llm.token_estimate,
                 "texts": len(self.llm.texts),
-                "images": self.llm.images,
+                "images_unscanned": self.llm.images,
                 "tenant": self.llm.identity.tenant,
                 "parse_error": self.llm.parse_error,
+            }
+        if self.scan is not None:
+            out["dlp"] = self.scan.summary()
+        if self.decision is not None:
+            d = self.decision
+            out["decision"] = {
+                "allow": d.allow,
+                "status": d.status,
+                "deny": [r.model_dump() for r in d.deny],
+                "route": d.route.model_dump() if d.route else None,
+                "redact": dict(d.redact),
+                "rules_fired": list(d.rules_fired),
+                "explanation": list(d.explanation),
+                "error": d.error,
+                "engine": d.engine,
+                "bundle_hash": d.bundle_hash,
             }
         if self.response is not None:
             out["response"] = {"status": self.response.status, "body": json.loads(self.response.body or b"null")}
         if self.forward is not None:
             out["forward"] = {
-                "url": f"{self.forward.scheme}://{self.forward.host}:{self.forward.port}{self.forward.path}",
+                "provider": self.forward.provider,
+                "model": self.forward.model,
+                "url": self.forward.url,
                 "body_changed": self.forward.body is not None,
             }
+            if self.forward.body is not None:
+                try:
+                    out["forward"]["body"] = json.loads(self.forward.body)
+                except ValueError:
+                    pass
+            out["failover"] = [f"{f.provider}:{f.model}" for f in self.alternatives]
+        if self.redacted_texts is not None:
+            out["redacted_texts"] = self.redacted_texts
         out["reasons"] = self.reasons
-        out.update(self.details)
         return out
 
 
@@ -110,62 +169,332 @@ def body_hash(data: bytes) -> str:
 class Pipeline:
     """Builds plans. One instance per process; safe to share across concurrent requests."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        scanner: Scanner | None = None,
+        decider: PolicyDecider | None = None,
+        audit: AuditLog | None = None,
+        router: Router | None = None,
+    ) -> None:
         self.settings = settings
         self.registry = ProviderRegistry(settings.providers)
+        self.scanner = scanner or Scanner(DlpConfig.model_validate(settings.dlp))
+        self.decider = decider or PolicyDecider.from_settings(settings)
+        self.audit = audit
+        self.router = router
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, live: bool = True) -> Pipeline:
+        """``live`` opens the audit log and routing state; dry-run leaves both closed."""
+        audit = router = None
+        if live:
+            from govproxy.audit import AuditConfig, AuditLog
+            from govproxy.routing import Router
+
+            cfg = AuditConfig.model_validate(settings.audit)
+            if not cfg.signing_key.exists():
+                log.warning("govproxy: no audit signing key at %s; generating a new Ed25519 key", cfg.signing_key)
+            audit = AuditLog.open(cfg, generate_key=True)
+            router = Router(settings)
+        return cls(settings, audit=audit, router=router)
+
+    def close(self) -> None:
+        if self.audit is not None:
+            self.audit.close()
+        if self.router is not None:
+            self.router.close()
+        self.decider.close()
 
     def match(self, host: str, port: int) -> ProviderMatch | None:
         return self.registry.match(host, port)
+
+    # --- the request path ---------------------------------------------------------------
 
     async def process(self, req: IncomingRequest, *, record: bool = True) -> Plan:
         request_id = uuid.uuid4().hex
         match = self.match(req.host, req.port)
         if match is None:
             return Plan(request_id, "pass")
+        try:
+            plan = await self._govern(request_id, req, match)
+        except Exception:
+            log.exception("govproxy: pipeline error for request %s; refused (fail closed)", request_id)
+            plan = self._refuse(request_id, match, 500, "govproxy: internal error while governing this request", "govproxy_error")
+        plan.governance_us = int((time.perf_counter() - plan.started) * 1e6)
+        if record and self.audit is not None:
+            try:
+                ref = await self.audit.append("decision", self._decision_record(plan, req), **self._content(plan))
+                plan.audit_seq = ref.seq
+            except Exception as exc:
+                log.error("govproxy: audit record failed (%s); request %s not forwarded", type(exc).__name__, request_id)
+                plan = self._refuse(request_id, match, 503, "govproxy: the audit trail is unavailable; nothing was forwarded", "audit_unavailable")
+        return plan
+
+    async def _govern(self, request_id: str, req: IncomingRequest, match: ProviderMatch) -> Plan:
         kind = match.config.kind
         if req.body_error:
-            return self._refuse(request_id, match, kind, 400, f"govproxy: cannot decode request body: {req.body_error}", "bad_request")
-        if len(req.body) > self.settings.proxy.max_body_bytes:
-            return self._refuse(
-                request_id,
-                match,
-                kind,
-                413,
-                f"govproxy: request body of {len(req.body)} bytes exceeds the limit of {self.settings.proxy.max_body_bytes}",
-                "request_too_large",
-            )
-        llm, _body = parse_request(
-            provider=match.name,
-            kind=kind,
-            method=req.method,
-            scheme=req.scheme,
-            host=req.host,
-            port=req.port,
-            path=req.path,
-            body=req.body,
-            identity=req.identity,
-            content_type=req.header("content-type"),
-            query=req.query,
+            return self._refuse(request_id, match, 400, f"govproxy: cannot decode request body: {req.body_error}", "bad_request")
+        limit = self.settings.proxy.max_body_bytes
+        if len(req.body) > limit:
+            return self._refuse(request_id, match, 413, f"govproxy: request body of {len(req.body)} bytes exceeds the limit of {limit}", "request_too_large")
+        llm, body = parse_request(
+            provider=match.name, kind=kind, method=req.method, scheme=req.scheme, host=req.host, port=req.port,
+            path=req.path, body=req.body, identity=req.identity, content_type=req.header("content-type"), query=req.query,
         )
         if llm.parse_error and llm.method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
-            plan = self._refuse(request_id, match, kind, 400, f"govproxy: {llm.parse_error}", "bad_request")
+            plan = self._refuse(request_id, match, 400, f"govproxy: {llm.parse_error}", "bad_request")
             plan.llm = llm
             return plan
-        return Plan(
-            request_id,
-            "forward",
-            llm=llm,
-            provider=match.name,
-            forward=Forward(req.scheme, req.host, req.port, req.path),
+
+        # inspect
+        texts = [s.text for s in llm.texts]
+        scan = self.scanner.scan(texts, images=llm.images)
+        try:
+            scan = scan.raised_to(req.header(SENSITIVITY_HEADER))
+        except ValueError:
+            plan = self._refuse(request_id, match, 400, f"govproxy: invalid {SENSITIVITY_HEADER} header", "bad_request")
+            plan.llm = llm
+            return plan
+
+        # decide
+        health, budget = self._routing_state(llm.identity.tenant)
+        pin = build_policy_input(
+            llm,
+            sensitivity=scan.sensitivity.value,
+            finding_counts=scan.counts,
+            categories=scan.categories.keys(),
+            dlp_error=scan.failed,
+            settings=self.settings,
+            provider_health=health,
+            budget_state=budget,
+            mode=req.mode,
+            now=datetime.now(UTC),
+        )
+        decision = await self.decider.decide(pin)
+        plan = Plan(request_id, "forward", llm=llm, provider=match.name, scan=scan, decision=decision)
+        if not decision.allow:
+            first = decision.deny[0]
+            message = f"govproxy: request denied by policy {first.rule}: {first.message}"
+            plan.action = "respond"
+            plan.response = error_response(kind, decision.status or 403, message, first.code)
+            plan.reasons = [d.code for d in decision.deny]
+            return plan
+
+        # transform: redact, then choose and build the target(s)
+        out_body = body
+        if scan.findings and body is not None:
+            vault = PseudonymVault()
+            vault.reserve_existing(texts)  # a placeholder the caller typed is never one of ours
+            actions = {k: Action(v) for k, v in decision.redact.items()}
+            new_texts = self.scanner.redact(texts, scan, actions, vault, tenant=llm.identity.tenant)  # type: ignore[arg-type]
+            out_body = copy.deepcopy(body)
+            for seg, new in zip(llm.texts, new_texts, strict=True):
+                if new != seg.text:
+                    set_pointer(out_body, seg.pointer, new)
+            plan.redacted_texts = new_texts
+        else:
+            vault = None
+        plan.response_side = ResponseSide(kind, llm.endpoint, llm.model or "", vault=vault)
+
+        route = decision.route
+        chosen = route.provider if route else match.name
+        ordered = [(chosen, route.model if route else None)]
+        for c in decision.candidates:
+            if c.provider != chosen and (c.provider, c.model) not in ordered:
+                ordered.append((c.provider, c.model))
+        targets: list[Forward] = []
+        errors: list[str] = []
+        for name, model in ordered:
+            cfg = self.settings.providers.get(name)
+            if cfg is None:
+                continue
+            # Alternatives need their own credentials; the caller's key never leaves for another vendor.
+            if targets and name != match.name and not has_credentials(cfg):
+                continue
+            if name != match.name and name == chosen and not has_credentials(cfg) and not cfg.local and cfg.api_key_env:
+                errors.append(f"{name}: no credentials configured ({cfg.api_key_env} unset)")
+                continue
+            try:
+                tgt = plan_target(
+                    requested_provider=match.name, requested_cfg=match.config, target_provider=name, target_cfg=cfg,
+                    target_model=self._map_model(name, model or llm.model), endpoint=llm.endpoint, original_path=req.path,
+                    original_host=req.host, original_port=req.port, original_scheme=req.scheme, body=out_body, stream=llm.stream,
+                )
+            except RerouteError as exc:
+                errors.append(str(exc))
+                continue
+            targets.append(self._forward(tgt, out_body, body))
+        if not targets:
+            plan.action = "respond"
+            plan.response = error_response(kind, 403, "govproxy: no permitted destination can take this request: " + "; ".join(errors), "no_route")
+            plan.reasons = ["no_route"]
+            return plan
+        plan.forward, plan.alternatives = targets[0], targets[1:]
+        plan.response_side.upstream_kind = targets[0].kind
+        plan.response_side.translated = targets[0].kind != kind and _translating(targets[0].kind, kind)
+        if route:
+            plan.reasons.append(f"routed:{chosen}")
+        return plan
+
+    def _routing_state(self, tenant: str) -> tuple[dict[str, Any] | None, Any]:
+        """Circuit health and budget flags for the policy input (one store round trip each)."""
+        if self.router is None:
+            return None, None
+        from govproxy.policy import BudgetState as PolicyBudget
+        from govproxy.policy.schema import BudgetFlags, TenantBudget
+
+        names = list(self.settings.providers)
+        health = self.router.breakers.health_many(names)
+        states = self.router.budgets.states(tenant, names)
+        any_state = next(iter(states.values()))
+        budget = PolicyBudget(
+            tenant=TenantBudget(exhausted=any_state.tenant.exhausted, warn=any_state.tenant.warn),
+            providers={n: BudgetFlags(exhausted=s.provider.exhausted, warn=s.provider.warn) for n, s in states.items()},
+        )
+        return dict(health), budget
+
+    def _map_model(self, provider: str, model: str | None) -> str | None:
+        from govproxy.routing import map_model
+
+        cfg = self.settings.providers[provider]
+        try:
+            return map_model(cfg, model)
+        except ValueError:
+            return model
+
+    @staticmethod
+    def _forward(tgt: Target, out_body: dict[str, Any] | None, original: dict[str, Any] | None) -> Forward:
+        final = tgt.body if tgt.body is not None else out_body
+        changed = final is not original and final is not None
+        return Forward(
+            tgt.provider, tgt.kind, tgt.model, tgt.scheme, tgt.host, tgt.port, tgt.path,
+            json.dumps(final, ensure_ascii=False, separators=(",", ":")).encode() if changed else None,
+            tgt.set_headers, tgt.remove_headers,
         )
 
-    def _refuse(
-        self, request_id: str, match: ProviderMatch, kind: ProviderKind, status: int, message: str, code: str
-    ) -> Plan:
-        return Plan(
-            request_id,
-            "respond",
-            provider=match.name,
-            response=error_response(kind, status, message, code),
-            reasons=[code],
-        )
+    def _refuse(self, request_id: str, match: ProviderMatch, status: int, message: str, code: str) -> Plan:
+        return Plan(request_id, "respond", provider=match.name, response=error_response(match.config.kind, status, message, code), reasons=[code])
+
+    # --- records ------------------------------------------------------------------------
+
+    def _decision_record(self, plan: Plan, req: IncomingRequest) -> dict[str, Any]:
+        llm, d, scan = plan.llm, plan.decision, plan.scan
+        ident = req.identity
+        rec: dict[str, Any] = {
+            "request_id": plan.request_id,
+            "tenant": ident.tenant,
+            "app": ident.app,
+            "source": ident.source,
+            "authenticated": ident.authenticated,
+            "mode": req.mode,
+            "provider": plan.provider,
+            "endpoint": llm.endpoint.value if llm else None,
+            "model": llm.model if llm else None,
+            "stream": llm.stream if llm else False,
+            "action": plan.action,
+            "reasons": list(plan.reasons),
+            "original_body_sha256": body_hash(req.body),
+            "governance_us": plan.governance_us,
+        }
+        if scan is not None:
+            rec["sensitivity"] = scan.sensitivity.value
+            rec["findings"] = dict(scan.counts)
+            rec["dlp_errors"] = len(scan.errors)
+            rec["images_unscanned"] = scan.images
+        if d is not None:
+            rec["decision"] = {
+                "allow": d.allow,
+                "deny": [{"code": r.code, "rule": r.rule} for r in d.deny],
+                "rules_fired": list(d.rules_fired),
+                "engine": d.engine,
+                "error": d.error,
+            }
+            rec["policy_bundle"] = d.bundle_hash
+        if plan.forward is not None:
+            fwd = plan.forward
+            rec["route"] = {"provider": fwd.provider, "model": fwd.model, "host": fwd.host, "failover": [f.provider for f in plan.alternatives]}
+            rec["forwarded_body_sha256"] = body_hash(fwd.body if fwd.body is not None else req.body)
+        if plan.response is not None:
+            rec["status"] = plan.response.status
+        return rec
+
+    def _content(self, plan: Plan) -> dict[str, Any]:
+        """Text for the audit content modes: redacted text, or the original for encrypted storage."""
+        if plan.llm is None:
+            return {}
+        texts = [s.text for s in plan.llm.texts]
+        red = plan.redacted_texts if plan.redacted_texts is not None else (texts if not (plan.scan and plan.scan.findings) else None)
+        out: dict[str, Any] = {"original": {str(i): t for i, t in enumerate(texts)}}
+        if red is not None:
+            out["redacted"] = {str(i): t for i, t in enumerate(red)}
+        return out
+
+    async def record_outcome(
+        self,
+        plan: Plan,
+        *,
+        status: int | None,
+        usage: tuple[int, int] | None,
+        latency_ms: int,
+        error: str | None = None,
+        provider: str | None = None,
+        response_hash: str | None = None,
+        failovers: int = 0,
+    ) -> None:
+        """The second record of a request, plus budgets and cost. Never raises."""
+        if plan.llm is None:
+            return
+        fwd = plan.forward
+        target = provider or (fwd.provider if fwd else plan.provider)
+        model = fwd.model if fwd else plan.llm.model
+        cost_micro = None
+        estimated = usage is None
+        if self.router is not None and fwd is not None and status is not None and status < 400:
+            from govproxy.routing import Usage
+
+            u = Usage(usage[0], usage[1]) if usage else Usage(plan.llm.token_estimate, 0, estimated=True)
+            try:
+                cost = self.router.record_usage(tenant=plan.llm.identity.tenant, provider=target or "", model=model, usage=u, request_id=plan.request_id)
+                cost_micro = cost.usd_micro
+            except Exception as exc:  # budgets are advisory after the fact; the record still gets written
+                log.warning("govproxy: usage accounting failed: %s", type(exc).__name__)
+        if self.audit is None:
+            return
+        rec: dict[str, Any] = {
+            "request_id": plan.request_id,
+            "tenant": plan.llm.identity.tenant,
+            "provider": target,
+            "model": model,
+            "status": status,
+            "latency_ms": latency_ms,
+            "failovers": failovers,
+            "usage": {"input_tokens": usage[0], "output_tokens": usage[1]} if usage else None,
+            "usage_estimated": estimated,
+            "cost_micro_usd": cost_micro,
+            "response_sha256": response_hash,
+            "error": error,
+        }
+        try:
+            await self.audit.append("outcome", rec)
+        except Exception as exc:
+            log.error("govproxy: outcome record failed: %s", type(exc).__name__)
+
+
+def _translating(upstream: ProviderKind, client: ProviderKind) -> bool:
+    from govproxy.translate.kinds import family
+
+    try:
+        return family(upstream) is not family(client)
+    except Exception:
+        return upstream != client
+
+
+def load_pipeline_for_dry_run(settings: Settings, policies: Path | None = None) -> Pipeline:
+    if policies is not None:
+        settings = settings.model_copy(update={"policy": {**settings.policy, "path": str(policies)}})
+    return Pipeline.from_settings(settings, live=False)
+
+
+__all__ = ["Forward", "IncomingRequest", "Mode", "Pipeline", "Plan", "Sensitivity", "body_hash"]

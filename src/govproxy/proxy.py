@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,14 @@ from govproxy.identity import (
     check_proxy_auth,
 )
 from govproxy.models import Identity
-from govproxy.pipeline import IncomingRequest, Mode, Pipeline, Plan
+from govproxy.pipeline import IncomingRequest, Mode, Pipeline, Plan, body_hash
 from govproxy.providers.errors import error_response
 
 log = logging.getLogger("govproxy")
 
 PLAN_KEY = "govproxy.plan"
+STREAM_KEY = "govproxy.stream"
+STARTED_KEY = "govproxy.started"
 _HOP_BY_HOP_AUTH = "proxy-authorization"
 
 
@@ -44,7 +47,7 @@ class GovProxy:
     def __init__(self, settings: Settings | None = None) -> None:
         self._fixed_settings = settings
         self.settings: Settings = settings or Settings()
-        self.pipeline = Pipeline(self.settings)
+        self.pipeline: Pipeline | None = None
         # Identity proven on a CONNECT applies to every request inside that tunnel.
         self._conn_identity: dict[str, AuthResult] = {}
         self._resolve: dict[tuple[str, int], tuple[str, int]] = {}
@@ -63,7 +66,11 @@ class GovProxy:
                 from mitmproxy import exceptions
 
                 raise exceptions.OptionsError(str(exc)) from None
-            self.pipeline = Pipeline(self.settings)
+            if self.pipeline is not None:
+                self.pipeline.close()
+            self.pipeline = Pipeline.from_settings(self.settings)
+        elif self.pipeline is None:
+            self.pipeline = Pipeline.from_settings(self.settings)
         self._resolve = {}
         for src, dst in self.settings.proxy.resolve.items():
             shost, _, sport = src.rpartition(":")
@@ -73,6 +80,16 @@ class GovProxy:
         # connection before a decision), so upstream connections are opened lazily.
         if ctx.options.connection_strategy != "lazy":
             ctx.options.update(connection_strategy="lazy")
+
+    def done(self) -> None:
+        """Shutdown: sign the final audit checkpoint and release the policy engine."""
+        if self.pipeline is not None:
+            self.pipeline.close()
+            self.pipeline = None
+
+    def _pl(self) -> Pipeline:
+        assert self.pipeline is not None, "govproxy addon used before configure()"
+        return self.pipeline
 
     def running(self) -> None:
         server = ctx.master.addons.get("proxyserver")
@@ -93,7 +110,7 @@ class GovProxy:
         address = data.context.server.address
         host = data.client_hello.sni or (address[0] if address else None)
         port = address[1] if address else 443
-        if not host or not self.pipeline.match(host, port):
+        if not host or not self._pl().match(host, port):
             data.ignore_connection = True
 
     def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
@@ -122,7 +139,7 @@ class GovProxy:
             return
         req = flow.request
         mode: Mode = "gateway" if isinstance(flow.client_conn.proxy_mode, mode_specs.ReverseMode) else "proxy"
-        match = self.pipeline.match(req.host, req.port)
+        match = self._pl().match(req.host, req.port)
         auth = self._conn_identity.get(flow.client_conn.id)
         if auth is None and req.headers.get(_HOP_BY_HOP_AUTH) is not None or (
             auth is None and self.settings.proxy.require_auth and match is not None
@@ -136,6 +153,7 @@ class GovProxy:
         if _HOP_BY_HOP_AUTH in req.headers:
             del req.headers[_HOP_BY_HOP_AUTH]
         identity = self._identity(flow, auth)
+        seen_headers = tuple((k, v) for k, v in req.headers.items(multi=True))
         for name in [k for k in req.headers if k.lower().startswith(CONTROL_HEADER_PREFIX)]:
             del req.headers[name]
 
@@ -150,14 +168,14 @@ class GovProxy:
             host=req.host,
             port=req.port,
             path=req.path,
-            headers=tuple((k, v) for k, v in req.headers.items(multi=True)),
+            headers=seen_headers,
             body=body,
             identity=identity,
             mode=mode,
             body_error=body_error,
         )
         try:
-            plan = await self.pipeline.process(incoming)
+            plan = await self._pl().process(incoming)
         except Exception:  # the pipeline must fail closed, never open
             log.exception("govproxy pipeline error; request refused")
             err = error_response(match.config.kind, 500, "govproxy: internal error while governing this request", "govproxy_error")
@@ -183,14 +201,69 @@ class GovProxy:
         for name, value in fwd.set_headers:
             req.headers[name] = value
         if fwd.body is not None:
-            req.content = fwd.body
+            req.content = fwd.body  # re-encoded with the request's content-encoding, if any
+        flow.metadata[STARTED_KEY] = time.monotonic()
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        if PLAN_KEY not in flow.metadata or flow.response is None:
+        plan: Plan | None = flow.metadata.get(PLAN_KEY)
+        if plan is None or flow.response is None:
             return
         ctype = flow.response.headers.get("content-type", "")
-        if ctype.startswith("text/event-stream") or "streamGenerateContent" in flow.request.path:
+        if not (ctype.startswith("text/event-stream") or "streamGenerateContent" in flow.request.path):
+            return  # buffered: transformed in response()
+        side = plan.response_side
+        handle = side.stream_transformer() if side is not None and flow.response.status_code < 400 else None
+        if handle is None:
             flow.response.stream = True
+            return
+        flow.metadata[STREAM_KEY] = handle
+        flow.response.headers.pop("content-length", None)  # the transformed stream has another length
+        flow.response.stream = handle
+
+    async def response(self, flow: http.HTTPFlow) -> None:
+        plan: Plan | None = flow.metadata.get(PLAN_KEY)
+        if plan is None or flow.response is None or plan.action != "forward":
+            return
+        resp = flow.response
+        handle = flow.metadata.get(STREAM_KEY)
+        usage = None
+        if handle is not None:
+            u = handle.usage()
+            usage = (u.input_tokens, u.output_tokens) if u is not None else None
+        elif not resp.stream:
+            side = plan.response_side
+            try:
+                body = resp.content or b""
+            except ValueError:
+                body = b""
+            if side is not None:
+                new = side.transform_body(resp.status_code, body)
+                if new is not None:
+                    resp.headers.pop("content-encoding", None)
+                    resp.content = new
+                usage = side.usage_of(body)
+        started = flow.metadata.get(STARTED_KEY, time.monotonic())
+        raw = resp.raw_content if not resp.stream else None
+        await self._pl().record_outcome(
+            plan,
+            status=resp.status_code,
+            usage=usage,
+            latency_ms=int((time.monotonic() - started) * 1000),
+            response_hash=body_hash(raw) if raw is not None else None,
+        )
+
+    async def error(self, flow: http.HTTPFlow) -> None:
+        plan: Plan | None = flow.metadata.get(PLAN_KEY)
+        if plan is None or plan.action != "forward":
+            return
+        started = flow.metadata.get(STARTED_KEY, time.monotonic())
+        await self._pl().record_outcome(
+            plan,
+            status=flow.response.status_code if flow.response else None,
+            usage=None,
+            latency_ms=int((time.monotonic() - started) * 1000),
+            error="upstream_error",
+        )
 
     # --- helpers -------------------------------------------------------------------------
 

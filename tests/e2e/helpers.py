@@ -22,6 +22,7 @@ def base_config(cloud: StandinServer, local: StandinServer) -> dict[str, Any]:
     resolve["myres.openai.azure.com:443"] = f"127.0.0.1:{cloud.port}"
     return {
         "proxy": {"resolve": resolve},
+        "state": {"path": "state.sqlite3"},  # relative to the proxy's working directory
         "providers": {"local": {"base_url": f"{local.url}/v1"}},
     }
 

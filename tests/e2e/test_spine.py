@@ -354,7 +354,7 @@ def test_plain_mitmdump_with_the_addon_script(tmp_path, certs, cloud, local):
         [str(mitmdump), "-s", str(repo / "addons" / "govproxy.py"), "--set", f"govproxy_config={proxy.config_path}",
          "--set", f"confdir={tmp_path / 'conf'}", "--set", f"ssl_verify_upstream_trusted_ca={certs.ca_cert}",
          "--listen-host", "127.0.0.1", "--listen-port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
     )
     try:
         line = ""
