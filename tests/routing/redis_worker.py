@@ -20,7 +20,7 @@ def main() -> None:
         {
             "tenants": {"acme": {"budget": {"daily_tokens": 150}}},
             "state": {"backend": "redis", "redis_url": url, "key_prefix": "shared:"},
-            "routing": {"breaker": {"failures_to_open": 3, "cooldown_s": 0.5}},
+            "routing": {"breaker": {"failures_to_open": 3, "cooldown_s": 3}},
         }
     )
     router = Router(settings)

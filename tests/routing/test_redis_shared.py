@@ -39,7 +39,7 @@ def _local_view(redis_url: str) -> Router:
             {
                 "tenants": {"acme": {"budget": {"daily_tokens": 150}}},
                 "state": {"backend": "redis", "redis_url": redis_url, "key_prefix": "shared:"},
-                "routing": {"breaker": {"failures_to_open": 3, "cooldown_s": 0.5}},
+                "routing": {"breaker": {"failures_to_open": 3, "cooldown_s": 3}},
             }
         )
     )
@@ -69,7 +69,9 @@ def test_circuit_opened_by_one_process_is_open_for_the_other(redis_url: str) -> 
     router = _local_view(redis_url)
     assert router.health("openai").circuit == "open"
     assert not router.breakers.allow("openai").allowed
-    time.sleep(0.6)
+    deadline = time.monotonic() + 10
+    while router.health("openai").circuit != "half_open" and time.monotonic() < deadline:
+        time.sleep(0.05)  # the 3 s cool-down
     results = _both(redis_url, "probe", 0)
     assert sorted(r["probe"] for r in results) == [False, True]  # exactly one half-open probe fleet-wide
     router.breakers.record_success("openai")
