@@ -91,8 +91,14 @@ class _Pending:
     request_id: str | None
     redacted: bytes | None
     original: dict[str, str] | None
-    future: concurrent.futures.Future[RecordRef]
+    future: concurrent.futures.Future[RecordRef] | None  # sync callers
     submitted_ns: int = 0
+    afuture: asyncio.Future[RecordRef] | None = None  # async callers: settled in bulk per loop
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def accept(self) -> bool:
+        """False when a sync caller cancelled before the writer took the record."""
+        return self.future.set_running_or_notify_cancel() if self.future is not None else True
 
 
 @dataclass
@@ -250,16 +256,19 @@ class AuditLog:
         """Queue a record; the future resolves once it is durable. Raises RecordRejected at once."""
         if kind not in PUBLIC_KINDS:
             raise RecordRejected(f"kind must be one of {sorted(PUBLIC_KINDS)}")
-        return self._submit(kind, payload, redacted=redacted, original=original)
+        fut: concurrent.futures.Future[RecordRef] = concurrent.futures.Future()
+        self._enqueue(kind, payload, redacted, original, fut, None)
+        return fut
 
-    def _submit(
+    def _enqueue(
         self,
         kind: str,
         payload: Mapping[str, Any],
-        *,
-        redacted: Mapping[str, str] | None = None,
-        original: Mapping[str, str] | None = None,
-    ) -> concurrent.futures.Future[RecordRef]:
+        redacted: Mapping[str, str] | None,
+        original: Mapping[str, str] | None,
+        fut: concurrent.futures.Future[RecordRef] | None,
+        afut: asyncio.Future[RecordRef] | None,
+    ) -> None:
         if self._closed:
             raise AuditClosed("audit log is closed")
         if not isinstance(payload, Mapping):
@@ -276,7 +285,6 @@ class AuditLog:
                 red_bytes = canonical({"mode": "redacted", "parts": parts}, "redacted")
         elif mode is ContentMode.ENCRYPTED:
             orig = _text_parts(original, "original")
-        fut: concurrent.futures.Future[RecordRef] = concurrent.futures.Future()
         self._queue.put(
             _Pending(
                 kind,
@@ -287,9 +295,10 @@ class AuditLog:
                 orig,
                 fut,
                 time.time_ns(),
+                afut,
+                afut.get_loop() if afut is not None else None,
             )
         )
-        return fut
 
     async def append(
         self,
@@ -299,8 +308,16 @@ class AuditLog:
         redacted: Mapping[str, str] | None = None,
         original: Mapping[str, str] | None = None,
     ) -> RecordRef:
-        """Append and wait (without blocking the event loop) until the record is durable."""
-        return await asyncio.wrap_future(self.submit(kind, payload, redacted=redacted, original=original))
+        """Append and wait (without blocking the event loop) until the record is durable.
+
+        The writer settles all of a grouped commit's futures of one loop with a single
+        ``call_soon_threadsafe``, so the loop pays one wake-up per commit, not per record.
+        """
+        if kind not in PUBLIC_KINDS:
+            raise RecordRejected(f"kind must be one of {sorted(PUBLIC_KINDS)}")
+        afut: asyncio.Future[RecordRef] = asyncio.get_running_loop().create_future()
+        self._enqueue(kind, payload, redacted, original, None, afut)
+        return await afut
 
     def append_sync(
         self,
@@ -382,7 +399,7 @@ class AuditLog:
                         controls.append(item)
                         if item.action == "close":
                             closing = item
-                    elif item.future.set_running_or_notify_cancel():
+                    elif item.accept():
                         batch.append(item)
                     if len(batch) >= self.config.max_batch:
                         break
@@ -403,7 +420,7 @@ class AuditLog:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if isinstance(item, _Pending) and item.future.set_running_or_notify_cancel():
+                if isinstance(item, _Pending) and item.accept():
                     self._commit([item])
                 elif isinstance(item, _Control) and item is not closing:
                     item.future.set_exception(AuditClosed("audit log is closing"))
@@ -425,8 +442,11 @@ class AuditLog:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if not item.future.done():
-                item.future.set_exception(AuditClosed(f"audit writer stopped ({type(exc).__name__})"))
+            err = AuditClosed(f"audit writer stopped ({type(exc).__name__})")
+            if isinstance(item, _Pending):
+                _settle([(item, None, err)])
+            elif not item.future.done():
+                item.future.set_exception(err)
 
     def _time_to_checkpoint(self) -> float | None:
         if self._pending_since is None:
@@ -505,14 +525,13 @@ class AuditLog:
             self._tree.truncate_to(start_size)
             self._prev = start_prev
             log.error("audit: grouped commit of %d records failed: %s", len(batch), type(exc).__name__)
-            for item in batch:
-                item.future.set_exception(StoreError(f"audit record not stored ({type(exc).__name__})"))
+            err = StoreError(f"audit record not stored ({type(exc).__name__})")
+            _settle([(item, None, err) for item in batch])
             return
         self._prev = prev
         if self._pending_since is None:
             self._pending_since = time.monotonic()
-        for item, ref in zip(batch, refs, strict=True):
-            item.future.set_result(ref)
+        _settle([(item, ref, None) for item, ref in zip(batch, refs, strict=True)])
 
     def _run_control(self, ctl: _Control) -> None:
         try:
@@ -530,9 +549,9 @@ class AuditLog:
                     None,
                     concurrent.futures.Future(),
                 )
-                item.future.set_running_or_notify_cancel()
+                item.accept()
                 self._commit([item])
-                item.future.result(0)
+                item.future.result(0)  # type: ignore[union-attr]
                 state = self._sign(force=True, extra=[new])
                 if state is None:
                     raise StoreError("rotation checkpoint refused (see CRITICAL log)")
@@ -594,6 +613,34 @@ class AuditLog:
         self._last_signed = SignedState(size, root, note)
         self._pending_since = None
         return self._last_signed
+
+
+def _settle(results: list[tuple[_Pending, RecordRef | None, BaseException | None]]) -> None:
+    """Resolve waiters: sync futures directly, asyncio futures in one callback per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[RecordRef], RecordRef | None, BaseException | None]]] = {}
+    for item, ref, err in results:
+        if item.future is not None:
+            if err is not None:
+                item.future.set_exception(err)
+            else:
+                item.future.set_result(ref)  # type: ignore[arg-type]
+        elif item.afuture is not None and item.loop is not None:
+            by_loop.setdefault(item.loop, []).append((item.afuture, ref, err))
+    for loop, waiters in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_async, waiters)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+
+def _settle_async(waiters: list[tuple[asyncio.Future[RecordRef], RecordRef | None, BaseException | None]]) -> None:
+    for fut, ref, err in waiters:
+        if fut.done():  # the awaiting task was cancelled; the record is stored regardless
+            continue
+        if err is not None:
+            fut.set_exception(err)
+        else:
+            fut.set_result(ref)  # type: ignore[arg-type]
 
 
 def decode_record(body: bytes) -> dict[str, Any]:
