@@ -1,0 +1,193 @@
+"""Decision latency of the shipped policies: embedded (regopy in the isolated worker) and OPA REST.
+
+    .venv/bin/python bench/policy_bench.py [--n 300] [--json]
+
+Prints p50/p99 per path on realistic inputs (default provider catalogue, four scenarios:
+public, critical -> local, EU tenant rerouted, tenant denied), next to baselines measured
+in the same run:
+
+  build_input        building PolicyInput from the pipeline objects (paid with or without a policy)
+  regopy_inproc      the same policy evaluated in this process (no IPC, no isolation)
+  embedded_cold      PolicyDecider.decide_sync, cache off: IPC + regopy + validation
+  embedded_async     PolicyDecider.decide (asyncio), cache off
+  embedded_cached    PolicyDecider.decide_sync, repeated input served by the decision cache
+  ipc_floor          the worker round trip on a trivial policy: the isolation's own cost
+  opa_rest_canned    OpaEngine over loopback HTTP to a stand-in that answers a fixed decision
+                     (the REST path's own cost; a real OPA adds its evaluation time)
+  opa_rest_regopy    the same stand-in evaluating the shipped policy with regopy
+
+Nothing here asserts; the figures are for the report. The machine's load changes them
+(2 shared cores): compare rows of one run, not runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from govproxy.config import settings_from_dict  # noqa: E402
+from govproxy.models import EndpointKind, Identity, LLMRequest, ProviderKind  # noqa: E402
+from govproxy.policy import PolicyConfig, PolicyDecider, PolicyInput, build_policy_input  # noqa: E402
+from govproxy.policy.rego import CompiledPolicy  # noqa: E402
+from govproxy.policy.source import load_source  # noqa: E402
+
+POLICIES = REPO / "policies"
+SETTINGS = settings_from_dict({"tenants": {"eu": {"residency": ["eu"]}, "locked": {"deny_providers": ["openai"]}}})
+
+
+def scenario_inputs() -> list[tuple[str, Callable[[], PolicyInput]]]:
+    def make(tenant: str, sensitivity: str, findings: dict[str, int]) -> Callable[[], PolicyInput]:
+        req = LLMRequest(provider="openai", provider_kind=ProviderKind.OPENAI, endpoint=EndpointKind.CHAT,
+                         method="POST", scheme="https", host="api.openai.com", port=443,
+                         path="/v1/chat/completions", model="gpt-4o-mini", token_estimate=900,
+                         identity=Identity(tenant=tenant, app="bench", source="127.0.0.1:50000"))
+
+        def build() -> PolicyInput:
+            return build_policy_input(req, sensitivity=sensitivity, finding_counts=findings,
+                                      categories={"pii"} if findings else set(), dlp_error=False,
+                                      settings=SETTINGS, mode="proxy", now=datetime.now(UTC))
+
+        return build
+
+    return [
+        ("public", make("default", "public", {})),
+        ("critical_to_local", make("default", "critical", {"PRIVATE_KEY": 1})),
+        ("eu_rerouted", make("eu", "confidential", {"EMAIL": 2, "PERSON": 1})),
+        ("tenant_denied", make("locked", "internal", {"EMAIL": 1})),
+    ]
+
+
+def timed(fn: Callable[[], Any], n: int, warmup: int = 20) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1e6)
+    return out
+
+
+def stats(samples: list[float]) -> dict[str, float]:
+    s = sorted(samples)
+    return {"p50_us": statistics.median(s), "p99_us": s[min(len(s) - 1, int(len(s) * 0.99))], "n": len(s)}
+
+
+class _Standin(BaseHTTPRequestHandler):
+    compiled: CompiledPolicy | None = None
+    canned = json.dumps({"result": {"allow": True}}).encode()
+    protocol_version = "HTTP/1.1"  # keep-alive, like OPA
+    disable_nagle_algorithm = True  # one small response per request: no 40 ms delayed-ACK stalls
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        if self.compiled is None:
+            raw = self.canned
+        else:
+            result = self.compiled.evaluate(json.loads(body)["input"])
+            raw = json.dumps({"result": result.value} if result.kind == "value" else {}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+
+def serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=300, help="samples per scenario and path")
+    ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = ap.parse_args()
+
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    source = load_source(POLICIES)
+    inproc = CompiledPolicy(source.modules, source.data, "data.govproxy.decision")
+    cold = PolicyDecider(PolicyConfig(path=str(POLICIES), hot_reload=False, timeout_ms=5000, cache_ttl_s=0))
+    cached = PolicyDecider(PolicyConfig(path=str(POLICIES), hot_reload=False, timeout_ms=5000))
+    trivial_dir = Path(tempfile.mkdtemp(prefix="govproxy-bench-"))
+    (trivial_dir / "govproxy").mkdir()
+    (trivial_dir / "govproxy" / "d.rego").write_text('package govproxy\n\ndecision := {"allow": true}\n')
+    trivial = PolicyDecider(PolicyConfig(path=str(trivial_dir), hot_reload=False, timeout_ms=5000, cache_ttl_s=0))
+    canned_server, canned_url = serve(_Standin)
+
+    class _Evaluating(_Standin):
+        compiled = inproc
+
+    eval_server, eval_url = serve(_Evaluating)
+    opa_canned = PolicyDecider(PolicyConfig(engine="opa", opa_url=canned_url, path=str(POLICIES),
+                                            timeout_ms=5000, cache_ttl_s=0))
+    opa_eval = PolicyDecider(PolicyConfig(engine="opa", opa_url=eval_url, path=str(POLICIES),
+                                          timeout_ms=5000, cache_ttl_s=0))
+    try:
+        for name, build in scenario_inputs():
+            pin = build()
+            doc = json.loads(pin.model_dump_json())
+            check = cold.decide_sync(pin)
+            assert check.error is None, check.error
+            row: dict[str, dict[str, float]] = {}
+            row["build_input"] = stats(timed(build, args.n))
+            row["regopy_inproc"] = stats(timed(lambda: inproc.evaluate(doc), args.n))
+            row["embedded_cold"] = stats(timed(lambda: cold.decide_sync(pin), args.n))
+
+            async def run_async() -> list[float]:
+                out = []
+                for _ in range(args.n):
+                    t = time.perf_counter()
+                    await cold.decide(pin)
+                    out.append((time.perf_counter() - t) * 1e6)
+                return out
+
+            row["embedded_async"] = stats(asyncio.run(run_async()))
+            row["embedded_cached"] = stats(timed(lambda: cached.decide_sync(pin), args.n))
+            row["ipc_floor"] = stats(timed(lambda: trivial.decide_sync(pin), args.n))
+            row["opa_rest_canned"] = stats(timed(lambda: opa_canned.decide_sync(pin), args.n))
+            row["opa_rest_regopy"] = stats(timed(lambda: opa_eval.decide_sync(pin), max(50, args.n // 3)))
+            row["_meta"] = {"input_bytes": len(pin.model_dump_json()), "providers": len(pin.providers),
+                            "allow": check.allow, "route": check.route.provider if check.route else None}
+            results[name] = row
+    finally:
+        for d in (cold, cached, trivial, opa_canned, opa_eval):
+            d.close()
+        canned_server.shutdown()
+        eval_server.shutdown()
+
+    if args.json:
+        print(json.dumps({"load_avg": os.getloadavg(), "results": results}, indent=2))
+        return 0
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; n={args.n} per cell; microseconds")
+    for name, row in results.items():
+        meta = row.pop("_meta")
+        print(f"\n{name}: {meta}")
+        base = row["build_input"]["p50_us"]
+        for path, st in row.items():
+            print(f"  {path:<17} p50 {st['p50_us']:8.0f}   p99 {st['p99_us']:8.0f}"
+                  + (f"   x{st['p50_us'] / base:5.1f} of build_input" if path != "build_input" else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
