@@ -71,7 +71,7 @@ def test_govproxy_explain_prints_why(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     out = run.stdout
     assert "critical_data_stays_local" in out
-    assert "1. local -> gpt-4o" in out and "policy's chosen target" in out
+    assert f"1. local -> {ranked[0].model}" in out and "policy's chosen target" in out
     assert "HTTP 200" in out and "connect_error" in out
     assert "1 failover(s)" in out
     assert "1000 in / 100 out tokens" in out and "$0.003500" in out  # gpt-4o list price, built-in table
@@ -130,3 +130,24 @@ def test_label_values_are_cleaned_and_capped() -> None:
     assert "\n{evil}" not in text and "ignore_previous_instructions__evil_" in text
     models = {line.split('model="')[1].split('"')[0] for line in text.splitlines() if line.startswith("govproxy_requests_total")}
     assert len(models) <= 201 and "other" in models  # one client cannot explode the series count
+
+
+def test_old_explanations_expire_and_are_purged(tmp_path: Path) -> None:
+    import sqlite3
+
+    from govproxy.routing.explain import ExplanationStore
+    from govproxy.routing.store import SQLiteStateStore
+
+    from .conftest import FakeClock
+
+    clock = FakeClock()
+    path = tmp_path / "state.sqlite3"
+    store = SQLiteStateStore(path, clock=clock)
+    ex = ExplanationStore(store, ttl_s=3600)
+    ex.record("old", {"routing": {"failovers": 0}})
+    clock.advance(3601)
+    assert ex.get("old") is None
+    ex.record("new", {"routing": {"failovers": 0}})  # a later write purges expired rows
+    store.close()
+    rows = sqlite3.connect(path).execute("SELECT key FROM docs").fetchall()
+    assert rows == [("explain:new",)]

@@ -94,13 +94,18 @@ class SQLiteStateStore:
         except sqlite3.Error as exc:
             raise StateStoreError(f"cannot open state database {self.path}: {exc}") from exc
         self._lock = threading.Lock()
-        self._purge()
-
-    def _purge(self) -> None:
-        now = self._clock()
+        self._next_purge = 0.0
         with self._lock:
-            self._db.execute("DELETE FROM counters WHERE expires < ?", (now,))
-            self._db.execute("DELETE FROM docs WHERE expires IS NOT NULL AND expires < ?", (now,))
+            self._purge_locked()
+
+    _PURGE_EVERY_S = 600.0
+
+    def _purge_locked(self) -> None:
+        """Drop expired rows (old days' counters, old explanations) so the file stays small."""
+        now = self._clock()
+        self._next_purge = now + self._PURGE_EVERY_S
+        self._db.execute("DELETE FROM counters WHERE expires < ?", (now,))
+        self._db.execute("DELETE FROM docs WHERE expires IS NOT NULL AND expires < ?", (now,))
 
     def _apply(self, deltas: list[CounterDelta], now: float) -> None:
         self._db.executemany(
@@ -199,6 +204,8 @@ class SQLiteStateStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            if now >= self._next_purge:
+                self._purge_locked()
             return new
 
     def close(self) -> None:
