@@ -152,8 +152,33 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
     return line, col
 
 
+def _blank_comments(text: str) -> str:
+    """Replace ``# ...`` comments with spaces (offsets preserved), leaving strings alone."""
+    out = list(text)
+    quote: str | None = None
+    i = 0
+    while i < len(out):
+        c = out[i]
+        if quote:
+            if c == "\\" and quote == '"':
+                i += 2
+                continue
+            if c == quote:
+                quote = None
+        elif c in ('"', "`"):
+            quote = c
+        elif c == "#":
+            while i < len(out) and out[i] != "\n":
+                out[i] = " "
+                i += 1
+            continue
+        i += 1
+    return "".join(out)
+
+
 def lint_text(text: str, file: str) -> list[PolicyIssue]:
     issues: list[PolicyIssue] = []
+    text = _blank_comments(text)
     for m in _REGEX_CALL.finditer(text):
         literal = m.group(2)
         pattern = literal[1:-1]

@@ -112,7 +112,7 @@ class EmbeddedEngine:
             worker = self._spawn_loaded(source)
         except WorkerCompileError as exc:
             return self._reject(exc.issues)
-        except WorkerFailure as exc:
+        except (WorkerFailure, OSError) as exc:
             return self._reject([PolicyIssue(f"policy worker failed while compiling: {exc}")])
         with self._call_lock, self._swap_lock:
             old = (self._active, self._spare)
@@ -156,7 +156,7 @@ class EmbeddedEngine:
                 return
             try:
                 worker: WorkerProcess | None = self._spawn_loaded(source)
-            except (WorkerCompileError, WorkerFailure) as exc:
+            except (WorkerCompileError, WorkerFailure, OSError) as exc:
                 log.error("could not start a spare policy worker: %s", exc)
                 return
             with self._swap_lock:
