@@ -151,3 +151,31 @@ def test_old_explanations_expire_and_are_purged(tmp_path: Path) -> None:
     store.close()
     rows = sqlite3.connect(path).execute("SELECT key FROM docs").fetchall()
     assert rows == [("explain:new",)]
+
+
+def test_budget_and_circuits_commands_read_the_shared_state(tmp_path: Path) -> None:
+    cfg = tmp_path / "govproxy.yaml"
+    cfg.write_text(
+        f"state: {{path: {tmp_path / 'state.sqlite3'}}}\n"
+        "tenants: {acme: {budget: {daily_usd: 1.0}}}\n"
+        "routing: {breaker: {failures_to_open: 1, cooldown_s: 600}}\n"
+    )
+    router = _router(cfg)
+    router.record_usage(tenant="acme", provider="openai", model="gpt-4o", usage=Usage(300_000, 10_000))  # $0.85
+    router.breakers.record_failure("anthropic")
+    router.close()
+
+    budget = subprocess.run(
+        [sys.executable, "-m", "govproxy.cli", "budget", "--config", str(cfg)], capture_output=True, text=True, timeout=60
+    )
+    assert budget.returncode == 0, budget.stderr
+    assert "tenant acme: warn" in budget.stdout
+    assert "daily_usd       $0.850000 of $1.000000 (85%)" in budget.stdout
+
+    circuits = subprocess.run(
+        [sys.executable, "-m", "govproxy.cli", "circuits", "--config", str(cfg), "--json"],
+        capture_output=True, text=True, timeout=60,
+    )
+    state = json.loads(circuits.stdout)
+    assert state["anthropic"]["circuit"] == "open" and not state["anthropic"]["healthy"]
+    assert state["openai"]["circuit"] == "closed"
