@@ -16,6 +16,18 @@ def keyed_hash(key: bytes, entity_type: str, value: str, length: int = 32) -> st
     return mac.hexdigest()[:length]
 
 
+class KeyedHasher:
+    """``keyed_hash`` with the key schedule computed once (findings are hashed on the hot path)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._base = hmac.new(key, digestmod=hashlib.sha256)
+
+    def __call__(self, entity_type: str, value: str, length: int = 32) -> str:
+        mac = self._base.copy()
+        mac.update(entity_type.encode() + b"\x00" + value.encode("utf-8", "surrogatepass"))
+        return mac.hexdigest()[:length]
+
+
 def tenant_key(master_key: bytes, tenant: str) -> bytes:
     """A per-tenant key, so ``hash`` output cannot be correlated across tenants."""
     return hmac.new(master_key, b"govproxy-dlp-tenant\x00" + tenant.encode(), hashlib.sha256).digest()

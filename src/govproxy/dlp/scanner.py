@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from govproxy.dlp.redact import keyed_hash, redact_texts, tenant_key
+from govproxy.dlp.redact import KeyedHasher, redact_texts, tenant_key
 from govproxy.dlp.config import DlpConfig, load_hmac_key
 from govproxy.dlp.detectors import BUILTIN_DETECTORS
 from govproxy.dlp.detectors.base import Detector, TextState
@@ -46,6 +46,7 @@ class Scanner:
         else:
             self.ephemeral_key = False
         self._key = key
+        self._hasher = KeyedHasher(key)
         self.detectors: tuple[Detector, ...] = self._build(base_dir) + tuple(extra_detectors)
         self.categories: dict[str, Category] = {}
         for d in self.detectors:
@@ -57,6 +58,9 @@ class Scanner:
         import re
 
         self._allow_patterns = tuple(re.compile(p) for p in allow.patterns)
+        # pay lazy costs (imports, libphonenumber metadata, regex caches) now, not on a request
+        self.scan(["warm-up: +44 20 7946 0958, 0612345678 call, (212) 555-0142 a@b.example "
+                   "GB82 WEST 1234 5698 7654 32 4111 1111 1111 1111 born 1990-01-02 password: x1"])  # fmt: skip
 
     def __repr__(self) -> str:
         return f"Scanner({len(self.detectors)} detectors)"
@@ -144,7 +148,7 @@ class Scanner:
                     start=s,
                     end=e,
                     detector=det.name,
-                    value_hash=keyed_hash(self._key, det.entity_type, value),
+                    value_hash=self._hasher(det.entity_type, value),
                 )
             )
         out.sort(key=lambda f: f.start)

@@ -46,11 +46,15 @@ class SensitivityClassifier:
         return self._config.category_levels.get(category, Sensitivity.CONFIDENTIAL)
 
     def classify(self, counts: Mapping[str, int]) -> Sensitivity:
+        if not counts:
+            return Sensitivity.PUBLIC
         level = Sensitivity.PUBLIC
         for entity_type, n in counts.items():
             if n > 0:
-                level = max(level, self.level_of(entity_type))
+                t = self.level_of(entity_type)
+                if t.rank > level.rank:
+                    level = t
         for rule in self._config.rules:
-            if rule.level > level and all(counts.get(t, 0) >= rule.min_count for t in rule.all_of):
+            if rule.level.rank > level.rank and all(counts.get(t, 0) >= rule.min_count for t in rule.all_of):
                 level = rule.level
         return level

@@ -11,7 +11,7 @@ import ipaddress
 import math
 from collections.abc import Callable
 
-from stdnum import luhn as _luhn
+from stdnum import iban as _iban
 from stdnum.es import nif as _es_nif
 from stdnum.eu import vat as _eu_vat
 from stdnum.fr import nir as _fr_nir
@@ -114,8 +114,6 @@ def iban_ok(value: str) -> bool:
     compact = value.replace(" ", "").upper()
     if not iban_mod97_ok(compact):
         return False
-    from stdnum import iban as _iban
-
     return _safe(_iban.is_valid, compact)
 
 

@@ -140,7 +140,7 @@ UK_NINO = Detector(
     name="uk_nino",
     entity_type="UK_NINO",
     category=PII,
-    anchor=Numeric(min_digits=6, max_digits=6, where=upper_before),
+    anchor=Numeric(min_digits=6, where=upper_before),
     pattern=re.compile(r"(?<![A-Za-z0-9])[A-CEGHJ-PR-TW-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D](?![A-Za-z0-9])"),
     before=4,
     after=6,
@@ -167,7 +167,7 @@ ES_NIF = Detector(
     name="es_nif",
     entity_type="ES_NIF",
     category=PII,
-    anchor=Numeric(min_digits=7, max_digits=8, where=lambda t, s, e, nd: _letter_at(t, e) or _letter_at(t, e + 1)),
+    anchor=Numeric(min_digits=7, where=lambda t, s, e, nd: _letter_at(t, e) or _letter_at(t, e + 1)),
     pattern=re.compile(r"(?<![A-Za-z0-9\-])(?:[0-9]{8}|[XYZ][0-9]{7})-?[A-Z](?![A-Za-z0-9])"),
     before=2,
     after=4,
@@ -195,7 +195,7 @@ IT_FISCAL_CODE = Detector(
     name="it_fiscal_code",
     entity_type="IT_FISCAL_CODE",
     category=PII,
-    anchor=Numeric(min_digits=2, max_digits=3, where=upper_before),
+    anchor=Numeric(min_digits=2, where=upper_before),
     pattern=re.compile(r"(?<![A-Za-z0-9])[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z](?![A-Za-z0-9])"),
     before=8,
     after=12,
@@ -248,6 +248,7 @@ _PHONE = re.compile(
     r"(?:[ ]?(?:x|ext\.?|#)[ ]?[0-9]{1,6})?"
     r"(?![0-9A-Za-z_]|[\-.:,/][0-9])"
 )
+_GROUP_SPLIT = re.compile(r"[ .\-()+]+")
 _EXTENSION = re.compile(r"[ ]?(?:x|ext\.?|#)[ ]?[0-9]{1,6}$")
 _DATE_SHAPE = re.compile(r"^(?:[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{2,4})$")
 _PHONE_CONTEXT = (
@@ -289,7 +290,7 @@ def _phone_spans(start: int, end: int, state: TextState, regions: tuple[str, ...
     if _DATE_SHAPE.match(core):
         return []
     seps = {ch for ch in core if ch in " .-"}
-    groups = [g for g in re.split(r"[ .\-()+]+", core) if g]
+    groups = [g for g in _GROUP_SPLIT.split(core) if g]
     if seps == {"."} and (len(groups) <= 2 or (len(groups) == 4 and all(len(g) <= 3 for g in groups))):
         return []  # decimals, versions and IPv4 addresses
     if len(groups) == 1 and "(" not in core and "+" not in core and digits >= 12:
@@ -378,7 +379,7 @@ IPV4 = Detector(
     name="ipv4",
     entity_type="IP_ADDRESS",
     category=PII,
-    anchor=Numeric(min_digits=4, max_digits=12, where=lambda t, s, e, nd: t.count(".", s, e) >= 3),
+    anchor=Numeric(min_digits=4, where=lambda t, s, e, nd: t.count(".", s, e) >= 3),
     pattern=re.compile(r"(?<![0-9A-Za-z.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9A-Za-z]|\.[0-9])"),
     before=2,
     after=2,
@@ -468,7 +469,7 @@ STREET_ADDRESS = Detector(
     name="street_address",
     entity_type="STREET_ADDRESS",
     category=PII,
-    anchor=Numeric(min_digits=1, max_digits=5, capital_after=True),
+    anchor=Numeric(min_digits=1, capital_after=True),
     pattern=re.compile(
         r"(?<![0-9A-Za-z\-.])[0-9]{1,5}[A-Za-z]?(?: [A-Z][a-z]{1,20}\.?){1,4} "
         rf"(?:{_SUFFIX})\.?(?![A-Za-z])"

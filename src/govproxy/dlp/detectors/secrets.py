@@ -333,7 +333,7 @@ URL_CREDENTIALS = Detector(
 
 _ASSIGN_VALUE = (
     r"[\"']?(?:[ \t]{0,4}(?:=>|:=|==|=|:)[ \t]{0,4}|[ \t]{1,4}(?=[\"']?[A-Za-z0-9]))"
-    r"(?:\"([^\"\r\n]{1,300})\"|'([^'\r\n]{1,300})'|([^\s\"'`,;&<>]{1,300}))"
+    r"(?:\"([^\"\r\n]{1,300})\"|'([^'\r\n]{1,300})'|((?:[^\s\"'`,;&<>]|&(?![A-Za-z_][A-Za-z0-9_]{0,30}=)){1,300}))"
 )
 _PASSWORD_ASSIGN = re.compile(
     r"(?:password|passwd|passphrase|pwd)([A-Za-z0-9_\-]{0,24})" + _ASSIGN_VALUE, re.IGNORECASE
@@ -346,6 +346,14 @@ _SECRET_ASSIGN = re.compile(
 _NOT_THE_SECRET = ("url", "uri", "hash", "field", "policy", "len", "min", "max", "reset", "label", "prompt", "hint",
                    "required", "expir", "rule", "strength", "file", "path", "name", "type", "count", "limit", "id",
                    "header", "endpoint", "usage", "_at", "version")  # fmt: skip
+
+
+_KEY_QUALIFIERS = ("api", "secret", "access", "private", "auth", "client", "signing", "encryption", "master", "license")
+
+
+def _qualified_key(lower: str, start: int) -> bool:
+    before = lower[max(0, start - 12) : start]
+    return any(q in before for q in _KEY_QUALIFIERS)
 
 
 _NOT_THE_SECRET_RE = re.compile("|".join(_NOT_THE_SECRET), re.IGNORECASE)
@@ -366,9 +374,18 @@ def _assignment_spans(pattern: re.Pattern[str], generic: bool):
         if is_placeholder(value) or "://" in value:
             return []
         if generic:
-            return [(s, e)] if looks_random(value.strip()) else []
+            if not looks_random(value.strip()):
+                return []
+            if state.lower.startswith("key", start) and not _qualified_key(state.lower, start):
+                # a bare "key" names many things (cache keys, map keys): only a mixed-case
+                # value, as generated API keys are, counts; hex digests and slugs do not
+                if not (any(c.isupper() for c in value) and any(c.islower() for c in value)):
+                    return []
+            return [(s, e)]
         if len(value) < 4 or len(value) > 200:
             return []
+        if not quoted and value[-1] in "=:":
+            return []  # 'password= password=': the next key, not a value
         if not quoted:
             # an unquoted bare word is usually a variable or prose ("password: please enter"),
             # a call or attribute is code; require something a word would not have
