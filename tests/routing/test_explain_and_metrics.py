@@ -91,7 +91,7 @@ def test_govproxy_explain_prints_why(tmp_path: Path) -> None:
 
 def test_metrics_endpoint_is_opt_in_and_serves_govproxy_series(tmp_path: Path) -> None:
     off = Router(settings_from_dict({"state": {"path": str(tmp_path / "a.sqlite3")}}))
-    assert off.metrics is None and off.start_metrics_server() is None
+    assert off.start_metrics_server() is None  # observations are kept in memory, not served
     off.close()
 
     router = Router(settings_from_dict({"state": {"path": str(tmp_path / "b.sqlite3")}, "metrics": {"port": 0}}))

@@ -43,16 +43,16 @@ class Router:
         self.settings = settings
         self.config = routing or load_routing_settings(settings)
         self.store = store or open_state_store(self.config.state, clock=clock)
-        self.metrics = metrics
-        if self.metrics is None and self.config.metrics is not None:
-            self.metrics = GovproxyMetrics()
+        # Always present, so callers need no "if metrics" around each observation; it is
+        # only served over HTTP when the ``metrics`` section opts in.
+        self.metrics: GovproxyMetrics = metrics or GovproxyMetrics()
         rc = self.config.routing
         self.prices = PriceTable(settings.providers, builtin=rc.builtin_prices)
         self.breakers = CircuitBreakers(
             self.store,
             rc.breaker,
             clock=clock,
-            on_change=self.metrics.set_circuit_state if self.metrics else None,
+            on_change=self.metrics.set_circuit_state,
         )
         self.latency = LatencyTracker(window=rc.latency_window, window_s=rc.latency_window_s)
         self.budgets = BudgetTracker(self.store, providers=settings.providers, tenants=settings.tenants, clock=clock)
@@ -60,7 +60,7 @@ class Router:
 
     def start_metrics_server(self) -> int | None:
         """Start the opt-in ``/metrics`` endpoint if the ``metrics`` section asks for it."""
-        if self.metrics is None or self.config.metrics is None:
+        if self.config.metrics is None:
             return None
         return self.metrics.start_server(self.config.metrics.host, self.config.metrics.port)
 
@@ -157,16 +157,15 @@ class Router:
         """Price the usage, add it to budgets and metrics; returns the cost (integer micro-USD)."""
         cost = cost_usd(self.prices, provider, model, usage.input_tokens, usage.output_tokens, estimated=usage.estimated)
         self.budgets.record(tenant, provider, usage, cost.usd_micro)
-        if self.metrics is not None:
-            self.metrics.observe_usage(
-                provider=provider,
-                model=model,
-                tenant=tenant,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cost_usd_micro=cost.usd_micro,
-                estimated=cost.estimated,
-            )
+        self.metrics.observe_usage(
+            provider=provider,
+            model=model,
+            tenant=tenant,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost_usd_micro=cost.usd_micro,
+            estimated=cost.estimated,
+        )
         if request_id is not None:
             self.record_explanation(
                 request_id,
@@ -193,6 +192,5 @@ class Router:
         return {p: h.circuit for p, h in self.breakers.health_many(providers).items()}
 
     def close(self) -> None:
-        if self.metrics is not None:
-            self.metrics.stop_server()
+        self.metrics.stop_server()
         self.store.close()
