@@ -1,4 +1,4 @@
-"""The ``govproxy`` command line.
+"""govproxy: policy-as-code governance for outbound LLM traffic.
 
 Subsystems contribute their own subcommands through a ``register(subparsers)`` function
 in their ``cli`` module, so each stays testable alone and this file stays a table of contents.
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 # set_defaults(func=...) handler takes the parsed args and returns an exit code.
 SUBSYSTEM_CLIS = (
     "govproxy.proxy_cli",
+    "govproxy.dryrun",
     "govproxy.dlp.cli",
     "govproxy.policy.cli",
     "govproxy.audit.cli",

@@ -104,7 +104,10 @@ def _default_providers() -> dict[str, ProviderConfig]:
         "together": p(K.OPENAI_COMPATIBLE, "https://api.together.xyz/v1", ["api.together.xyz", "api.together.ai"], api_key_env="TOGETHER_API_KEY"),
         "deepseek": p(K.OPENAI_COMPATIBLE, "https://api.deepseek.com", ["api.deepseek.com"], region="cn", api_key_env="DEEPSEEK_API_KEY"),
         "openrouter": p(K.OPENAI_COMPATIBLE, "https://openrouter.ai/api/v1", ["openrouter.ai"], api_key_env="OPENROUTER_API_KEY"),
-        "local": p(K.OPENAI_COMPATIBLE, "http://127.0.0.1:11434/v1", [], region="local", local=True),
+        "local": p(
+            K.OPENAI_COMPATIBLE, "http://127.0.0.1:11434/v1", [], region="local", local=True,
+            models=ModelMapping(default="llama3.1:8b"),
+        ),
     }
 
 

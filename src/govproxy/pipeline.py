@@ -33,6 +33,7 @@ from govproxy.providers.parse import parse_request
 from govproxy.providers.registry import ProviderMatch, ProviderRegistry
 from govproxy.response_side import ResponseSide
 from govproxy.rewrite import RerouteError, Target, has_credentials, plan_target
+from govproxy.translate import wants_stream_usage
 
 if TYPE_CHECKING:
     from govproxy.audit import AuditLog
@@ -184,6 +185,7 @@ class Pipeline:
         self.decider = decider or PolicyDecider.from_settings(settings)
         self.audit = audit
         self.router = router
+        self._policy_views: dict[str, Settings] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, *, live: bool = True) -> Pipeline:
@@ -266,7 +268,7 @@ class Pipeline:
             finding_counts=scan.counts,
             categories=scan.categories.keys(),
             dlp_error=scan.failed,
-            settings=self.settings,
+            settings=self._policy_view(match.name),
             provider_health=health,
             budget_state=budget,
             mode=req.mode,
@@ -296,7 +298,9 @@ class Pipeline:
             plan.redacted_texts = new_texts
         else:
             vault = None
-        plan.response_side = ResponseSide(kind, llm.endpoint, llm.model or "", vault=vault)
+        plan.response_side = ResponseSide(
+            kind, llm.endpoint, llm.model or "", vault=vault, include_usage=bool(body and wants_stream_usage(body))
+        )
 
         route = decision.route
         chosen = route.provider if route else match.name
@@ -319,7 +323,7 @@ class Pipeline:
             try:
                 tgt = plan_target(
                     requested_provider=match.name, requested_cfg=match.config, target_provider=name, target_cfg=cfg,
-                    target_model=self._map_model(name, model or llm.model), endpoint=llm.endpoint, original_path=req.path,
+                    target_model=(self._map_model(name, model or llm.model) if name != match.name else (model or llm.model)), endpoint=llm.endpoint, original_path=req.path,
                     original_host=req.host, original_port=req.port, original_scheme=req.scheme, body=out_body, stream=llm.stream,
                 )
             except RerouteError as exc:
@@ -337,6 +341,20 @@ class Pipeline:
         if route:
             plan.reasons.append(f"routed:{chosen}")
         return plan
+
+    def _policy_view(self, requested: str) -> Settings:
+        """Settings whose providers are the ones this request could really use.
+
+        A policy should only choose among destinations govproxy can send to: the provider
+        the app addressed (it brings its own key) plus those with configured credentials
+        or no need for any (local models). Computed once per requested provider.
+        """
+        view = self._policy_views.get(requested)
+        if view is None:
+            usable = {n: c for n, c in self.settings.providers.items() if n == requested or has_credentials(c)}
+            view = self.settings.model_copy(update={"providers": usable})
+            self._policy_views[requested] = view
+        return view
 
     def _routing_state(self, tenant: str) -> tuple[dict[str, Any] | None, Any]:
         """Circuit health and budget flags for the policy input (one store round trip each)."""

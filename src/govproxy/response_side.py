@@ -27,6 +27,7 @@ class ResponseSide:
     vault: PseudonymVault | None = None
     upstream_kind: ProviderKind | None = None  # set once the target is known (failover may change it)
     translated: bool = False
+    include_usage: bool = False  # the OpenAI-format client asked for the final usage chunk
 
     @property
     def restoring(self) -> bool:
@@ -43,9 +44,15 @@ class ResponseSide:
             return None
         up = self.upstream_kind or self.client_kind
         if self.endpoint in _CHAT:
-            factory = (lambda: StreamRestorer(self.vault)) if self.restoring else None  # type: ignore[arg-type]
+            vault = self.vault
+            texts = (lambda: StreamRestorer(vault)) if self.restoring else None  # type: ignore[arg-type]
+            # Tool-call arguments stream as JSON text: restored values must be JSON-escaped there.
+            args = (lambda: StreamRestorer(vault, json_escape=True)) if self.restoring else None  # type: ignore[arg-type]
             try:
-                tr = StreamTranslator(up, self.client_kind, requested_model=self.requested_model, text_transform_factory=factory)
+                tr = StreamTranslator(
+                    up, self.client_kind, requested_model=self.requested_model, text_transform_factory=texts,
+                    arguments_transform_factory=args, include_usage=self.include_usage,
+                )
             except TranslationError:
                 tr = None
             if tr is not None:

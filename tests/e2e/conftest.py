@@ -62,6 +62,8 @@ def start_proxy(tmp_path: Path, certs: CertBundle, cloud: StandinServer, local: 
 
     def factory(overrides: dict[str, Any] | None = None, *, name: str = "proxy", **kw: Any) -> ProxyProcess:
         cfg = deep_merge(base_config(cloud, local), overrides or {})
+        if (overrides or {}).get("providers_replace"):
+            cfg["providers"] = overrides["providers"]  # exactly these providers, no defaults
         p = ProxyProcess(
             tmp_path / name,
             cfg,
