@@ -14,7 +14,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 INPUT_VERSION = 1
 DECISION_VERSION = 1
@@ -185,7 +185,8 @@ class Decision(_Model):
     engine: str = ""
     bundle_hash: str = ""
 
-    def model_post_init(self, __context: Any) -> None:
+    @model_validator(mode="after")
+    def _consistent(self) -> Decision:
         if self.allow and self.deny:
             raise ValueError("a decision cannot both allow and carry deny reasons")
         if not self.allow:
@@ -196,6 +197,7 @@ class Decision(_Model):
                 self.status = 451 if codes == {"residency"} else 403
         elif self.status is not None and self.status >= 400:
             raise ValueError("an allowing decision cannot carry an error status")
+        return self
 
     @property
     def denied_by(self) -> DenyReason | None:
