@@ -233,3 +233,25 @@ def test_upstream_errors_do_not_leak_urls(tmp_path: Path) -> None:
     out = _run(go())
     assert out.kind is OutcomeKind.CONNECT_ERROR
     assert out.error == "ConnectError"
+
+
+def test_every_circuit_open_means_503_without_sending(tmp_path: Path) -> None:
+    router = _router(tmp_path, breaker={"failures_to_open": 1, "cooldown_s": 600})
+    router.breakers.record_failure("a")
+    router.breakers.record_failure("b")
+    final, body, server = _run(_chain(router, {"a": "/ok", "b": "/ok"}, ["a", "b"]))
+    assert not final.delivered and final.client_status == 503
+    assert [a.action for a in final.attempts] == ["skipped", "skipped"]
+    assert sum(server.hits.values()) == 0
+    router.close()
+
+
+def test_a_short_retry_after_from_an_earlier_request_is_waited_out(tmp_path: Path) -> None:
+    router = _router(tmp_path, retry_after_cap_s=2)
+    router.breakers.note_retry_after("a", 0.5)  # an earlier request was told "Retry-After: 0.5"
+    started = time.monotonic()
+    final, body, server = _run(_chain(router, {"a": "/ok"}, ["a"]))
+    assert final.ok and body == b'{"ok": true}'
+    assert time.monotonic() - started >= 0.45
+    assert [a.action for a in final.attempts] == ["deferred", "delivered"]
+    router.close()

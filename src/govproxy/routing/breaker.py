@@ -36,6 +36,7 @@ class Admission:
     circuit: Circuit
     probe: bool = False
     reason: str = ""
+    retry_after_s: float = 0.0  # when refused because the provider asked us to wait
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +117,9 @@ class CircuitBreakers:
         doc = self._store.get_json(_key(provider))
         circuit, _, retry_left = self._view(doc, now)
         if retry_left > 0:
-            return Admission(False, circuit, reason=f"provider asked to retry after {retry_left:.1f} s")
+            return Admission(
+                False, circuit, reason=f"provider asked to retry after {retry_left:.1f} s", retry_after_s=retry_left
+            )
         if circuit is Circuit.CLOSED:
             return Admission(True, circuit)
         if circuit is Circuit.OPEN:

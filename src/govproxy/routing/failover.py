@@ -61,7 +61,7 @@ class Attempt:
     outcome: str  # response / connect_error / timeout / error / skipped
     status: int | None
     elapsed_ms: int
-    action: str  # delivered, failover, retry-later, final, skipped
+    action: str  # delivered, failover, final, skipped, deferred (asked to wait; may come back to it)
     note: str = ""
 
     def to_record(self) -> dict[str, Any]:
@@ -104,11 +104,11 @@ class FinalOutcome:
     def client_status(self) -> int:
         if self.outcome is not None and self.outcome.status is not None:
             return self.outcome.status
-        seen = {a.outcome for a in self.attempts}
+        seen = {a.outcome for a in self.attempts} - {"skipped"}
         statuses = [a.status for a in self.attempts if a.status is not None]
         if 429 in statuses:
             return 429
-        if statuses:
+        if statuses or not seen:  # upstream errors, or every target's circuit open
             return 503
         if seen == {"timeout"}:
             return 504
@@ -195,6 +195,12 @@ async def attempt_chain(
             break
         admission = breakers.allow(cand.name)
         if not admission.allowed and not (ready_at and admission.circuit is Circuit.CLOSED):
+            if not ready_at and 0 < admission.retry_after_s <= cap and admission.circuit is Circuit.CLOSED:
+                # Asked (on an earlier request) to wait a little: come back to it if nothing else answers.
+                seq += 1
+                later.append((monotonic() + admission.retry_after_s, seq, cand))
+                result.attempts.append(Attempt(cand.name, cand.model, "skipped", None, 0, "deferred", admission.reason))
+                continue
             result.attempts.append(Attempt(cand.name, cand.model, "skipped", None, 0, "skipped", admission.reason))
             continue
         wait = ready_at - monotonic()
