@@ -57,7 +57,8 @@ def _kill_cycles(tmp_path: Path, cycles: int) -> None:
         time.sleep(rng.uniform(0.02, 0.3))
         os.kill(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
-        acked = [int(line.split()[1]) for line in out.splitlines() if line.startswith("acked")]
+        complete = out.split("\n")[:-1]  # the kill may cut the last line short
+        acked = [int(line.split()[1]) for line in complete if line.startswith("acked ")]
         report = verify_store(cfg.path, pub, checkpoint_dir=cfg.resolved_checkpoint_dir)
         assert report.valid, (cycle, [p.line() for p in report.problems])
         assert not report.codes - {"UNCHECKPOINTED_TAIL"}

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Mapping
@@ -127,6 +128,7 @@ class AuditLog:
         self._lock.acquire()
         try:
             self._conn = connect(config.path, config.synchronous.value)
+            self._conn.execute("PRAGMA wal_autocheckpoint=0")  # the publisher checkpoints the WAL
             self._load_state()
         except BaseException:
             self._lock.release()
@@ -136,6 +138,12 @@ class AuditLog:
         )
         self._queue: queue.SimpleQueue[_Pending | _Control] = queue.SimpleQueue()
         self._closed = False
+        # Signing I/O (fsync, checkpoint files, checkpoint row, WAL checkpoint) runs on a
+        # publisher thread with its own connection, so commits never wait for a disk flush.
+        self._publish_queue: queue.SimpleQueue[tuple[int, bytes, list[Signer], concurrent.futures.Future[SignedState]] | None] = queue.SimpleQueue()
+        self._inflight: concurrent.futures.Future[SignedState] | None = None
+        self._publisher = threading.Thread(target=self._publish_loop, name="govproxy-audit-signer", daemon=True)
+        self._publisher.start()
         self._thread = threading.Thread(target=self._run, name="govproxy-audit-writer", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -413,7 +421,7 @@ class AuditLog:
                     if ctl.action != "close":
                         self._run_control(ctl)
                 if self._checkpoint_due():
-                    self._sign()
+                    self._sign(wait=False)
             # drain anything queued before close() flipped the flag
             while True:
                 try:
@@ -426,12 +434,14 @@ class AuditLog:
                     item.future.set_exception(AuditClosed("audit log is closing"))
             if self._last_signed is None or self._last_signed.size < self._tree.size:
                 self._sign()
+            self._stop_publisher()
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
             closing.future.set_result(None)
         except BaseException as exc:  # the writer must never die silently
             log.critical("audit writer stopped: %s", type(exc).__name__, exc_info=True)
             self._closed = True
+            self._stop_publisher()
             self._fail_queued(exc)
             if closing is not None and not closing.future.done():
                 closing.future.set_exception(exc)
@@ -448,12 +458,24 @@ class AuditLog:
             elif not item.future.done():
                 item.future.set_exception(err)
 
+    def _stop_publisher(self) -> None:
+        if self._publisher.is_alive():
+            self._publish_queue.put(None)
+            self._publisher.join(60)
+
+    def _publishing(self) -> bool:
+        return self._inflight is not None and not self._inflight.done()
+
     def _time_to_checkpoint(self) -> float | None:
         if self._pending_since is None:
             return None
+        if self._publishing():
+            return 0.005  # poll until the publisher is free; never spin
         return max(0.0, self._pending_since + self.config.checkpoint_every_seconds - time.monotonic())
 
     def _checkpoint_due(self) -> bool:
+        if self._publishing():
+            return False
         signed = self._last_signed.size if self._last_signed else 0
         pending = self._tree.size - signed
         if pending <= 0:
@@ -577,7 +599,17 @@ class AuditLog:
             finally:
                 os.close(fd)
 
-    def _sign(self, force: bool = False, extra: list[Signer] | None = None) -> SignedState | None:
+    def _sign(self, force: bool = False, extra: list[Signer] | None = None, wait: bool = True) -> SignedState | None:
+        """Writer thread: decide and *prove* (consistency with the last signed checkpoint),
+        then hand the I/O to the publisher. ``wait`` blocks until it is published."""
+        if self._inflight is not None:
+            if not wait and not self._inflight.done():
+                return None
+            try:
+                self._inflight.result()
+            except Exception:  # already logged by the publisher; we retry below
+                pass
+            self._inflight = None
         size = self._tree.size
         last = self._last_signed
         if size == 0 or (not force and last is not None and last.size == size):
@@ -602,17 +634,44 @@ class AuditLog:
                 self._alarm(f"new tree does not extend the last signed checkpoint ({exc})")
                 self._pending_since = None
                 return None
-        self._fsync_store()
-        note = sign_checkpoint(Checkpoint(self.origin, size, root), [self._signer, *(extra or [])])
-        write_checkpoint_file(self.config.resolved_checkpoint_dir, self.origin, size, note)
-        self._conn.execute("BEGIN IMMEDIATE")
-        self._conn.execute(
-            "INSERT INTO checkpoints (size, root, note, created) VALUES (?,?,?,?)", (size, root, note, rfc3339_now())
-        )
-        self._conn.execute("COMMIT")
-        self._last_signed = SignedState(size, root, note)
         self._pending_since = None
-        return self._last_signed
+        fut: concurrent.futures.Future[SignedState] = concurrent.futures.Future()
+        self._inflight = fut
+        self._publish_queue.put((size, root, [self._signer, *(extra or [])], fut))
+        return fut.result() if wait else None
+
+    def _publish_loop(self) -> None:
+        """Publisher thread: make the records durable, sign, store the checkpoint twice."""
+        conn = connect(self.config.path, self.config.synchronous.value)
+        try:
+            while (job := self._publish_queue.get()) is not None:
+                size, root, signers, fut = job
+                try:
+                    self._fsync_store()  # only then may a signature vouch for these records
+                    note = sign_checkpoint(Checkpoint(self.origin, size, root), signers)
+                    write_checkpoint_file(self.config.resolved_checkpoint_dir, self.origin, size, note)
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        conn.execute(
+                            "INSERT INTO checkpoints (size, root, note, created) VALUES (?,?,?,?)",
+                            (size, root, note, rfc3339_now()),
+                        )
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                    state = SignedState(size, root, note)
+                    self._last_signed = state
+                    fut.set_result(state)
+                except Exception as exc:
+                    log.error("audit: publishing the checkpoint at size %d failed: %s", size, exc)
+                    fut.set_exception(exc)
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # the DB-file fsync happens here, off the commit path
+                except sqlite3.Error:
+                    pass
+        finally:
+            conn.close()
 
 
 def _settle(results: list[tuple[_Pending, RecordRef | None, BaseException | None]]) -> None:
