@@ -125,16 +125,14 @@ class CircuitBreakers:
         if circuit is Circuit.OPEN:
             left = doc["opened_at"] + self._cfg.cooldown_s - now  # type: ignore[index]
             return Admission(False, circuit, reason=f"circuit open, probing in {left:.1f} s")
-        admitted: list[bool] = []
+        verdict: list[Admission] = []
 
         def take_probe(cur: JsonDoc | None) -> JsonDoc | None:
-            admitted.clear()
+            verdict.clear()
             t = self._clock()
             circ, _, _ = self._view(cur, t)
-            if circ is Circuit.CLOSED:
-                admitted.append(True)
-                return None
-            if circ is Circuit.OPEN:
+            if circ is not Circuit.HALF_OPEN:  # another instance closed or re-opened it meanwhile
+                verdict.append(Admission(circ is Circuit.CLOSED, circ, reason="" if circ is Circuit.CLOSED else "circuit open"))
                 return None
             doc2 = dict(cur or {})
             probes = int(doc2.get("probes", 0)) if doc2.get("state") == Circuit.HALF_OPEN else 0
@@ -142,16 +140,15 @@ class CircuitBreakers:
             if probes >= self._cfg.half_open_probes and t - float(doc2.get("probe_started", 0.0)) > self._cfg.cooldown_s:
                 probes = 0
             if probes >= self._cfg.half_open_probes:
+                verdict.append(Admission(False, circ, reason="half-open, probe already in flight"))
                 return None
             doc2.update(state=Circuit.HALF_OPEN.value, probes=probes + 1, probe_started=t)
-            admitted.append(True)
+            verdict.append(Admission(True, circ, probe=True, reason="half-open probe"))
             return doc2
 
         self._store.update_json(_key(provider), take_probe, _TTL_S)
-        self._on_change(provider, Circuit.HALF_OPEN)
-        if admitted:
-            return Admission(True, Circuit.HALF_OPEN, probe=True, reason="half-open probe")
-        return Admission(False, Circuit.HALF_OPEN, reason="half-open, probe already in flight")
+        self._on_change(provider, verdict[-1].circuit)
+        return verdict[-1]
 
     # -- outcomes ------------------------------------------------------------------------
     def record_success(self, provider: str) -> None:
