@@ -129,3 +129,31 @@ def test_reservations_survive_a_redis_script_cache_flush(redis_url: str, clock: 
     with pytest.raises(BudgetExceeded):
         t.reserve("acme", "openai", est_tokens=4, est_usd_micro=0)
     store.close()
+
+
+def test_router_reserve_and_settle_use_prices_and_refund(tmp_path: Path) -> None:
+    from govproxy.routing import Router
+
+    router = Router(
+        settings_from_dict(
+            {
+                "tenants": {"acme": {"budget": {"daily_usd": 0.01}}},
+                "providers": {"openai": {"prices": {"gpt-4o": {"input": 2.5, "output": 10}}}},
+                "routing": {"expected_output_tokens": 100},
+                "state": {"path": str(tmp_path / "s.sqlite3")},
+            }
+        )
+    )
+    # 1000 in + 100 expected out at $2.50/$10 per M = 2500 + 1000 = 3500 µUSD
+    r = router.reserve_budget(tenant="acme", provider="openai", model="gpt-4o", token_estimate=1000)
+    assert r.usd_micro == 3500
+    r2 = router.reserve_budget(tenant="acme", provider="openai", model="gpt-4o", token_estimate=1000)
+    with pytest.raises(BudgetExceeded):  # a third would pass $0.01
+        router.reserve_budget(tenant="acme", provider="openai", model="gpt-4o", token_estimate=1000)
+    cost = router.settle_budget(r, model="gpt-4o", usage=Usage(1000, 10), request_id="q1")
+    assert cost is not None and cost.usd_micro == 2600
+    assert router.settle_budget(r2, model="gpt-4o", usage=None) is None
+    used = router.budget_state("acme", "openai").tenant.windows["daily_usd"].used
+    assert used == 2600
+    assert router.explanation("q1")["usage"]["cost_usd_micro"] == 2600  # type: ignore[index]
+    router.close()

@@ -5,7 +5,9 @@ Per request the proxy calls, in order:
 1. :meth:`Router.policy_view` — health, budget and price of each candidate, for the policy input;
 2. :meth:`Router.rank` — the policy-allowed candidates, best first, each with a reason;
 3. :meth:`Router.attempt_chain` — send with failover (the proxy supplies ``send``);
-4. :meth:`Router.record_usage` — cost, budgets and metrics once usage is known.
+4. :meth:`Router.record_usage` — cost, budgets and metrics once usage is known
+   (or, for strict budgets, :meth:`Router.reserve_budget` before sending and
+   :meth:`Router.settle_budget` after).
 
 Explanations are stored along the way under the request id for ``govproxy explain``.
 """
@@ -18,7 +20,7 @@ from typing import Any
 
 from govproxy.config import Settings
 from govproxy.routing.breaker import Circuit, CircuitBreakers, Health
-from govproxy.routing.budgets import BudgetState, BudgetTracker
+from govproxy.routing.budgets import BudgetState, BudgetTracker, Reservation
 from govproxy.routing.config import RoutingSettings, load_routing_settings
 from govproxy.routing.cost import Cost, PriceTable, Usage, cost_usd
 from govproxy.routing.explain import ExplanationStore
@@ -157,6 +159,41 @@ class Router:
         """Price the usage, add it to budgets and metrics; returns the cost (integer micro-USD)."""
         cost = cost_usd(self.prices, provider, model, usage.input_tokens, usage.output_tokens, estimated=usage.estimated)
         self.budgets.record(tenant, provider, usage, cost.usd_micro)
+        self._account(tenant, provider, model, cost, request_id)
+        return cost
+
+    def reserve_budget(
+        self, *, tenant: str, provider: str, model: str | None, token_estimate: int
+    ) -> Reservation:
+        """Take the request's estimated cost out of the budgets before sending (strict budgets).
+
+        Raises :class:`~govproxy.routing.budgets.BudgetExceeded` when any limit would be
+        passed; nothing is taken then. Follow with :meth:`settle_budget` in every case.
+        """
+        est_out = self.config.routing.expected_output_tokens
+        est = self.prices.lookup(provider, model).cost_micro(token_estimate, est_out)
+        return self.budgets.reserve(tenant, provider, token_estimate + est_out, est)
+
+    def settle_budget(
+        self,
+        reservation: Reservation,
+        *,
+        model: str | None,
+        usage: Usage | None,
+        request_id: str | None = None,
+    ) -> Cost | None:
+        """Replace a reservation by the real usage (``usage`` None: nothing was sent; refund)."""
+        if usage is None:
+            self.budgets.settle(reservation, None, 0)
+            return None
+        p = reservation.provider
+        cost = cost_usd(self.prices, p, model, usage.input_tokens, usage.output_tokens, estimated=usage.estimated)
+        self.budgets.settle(reservation, usage, cost.usd_micro)
+        self._account(reservation.tenant, p, model, cost, request_id)
+        return cost
+
+    def _account(self, tenant: str, provider: str, model: str | None, cost: Cost, request_id: str | None) -> None:
+        usage = cost.usage
         self.metrics.observe_usage(
             provider=provider,
             model=model,
@@ -179,7 +216,6 @@ class Router:
                     }
                 },
             )
-        return cost
 
     # -- explain -------------------------------------------------------------------------
     def record_explanation(self, request_id: str, doc: Mapping[str, Any]) -> JsonDoc:
