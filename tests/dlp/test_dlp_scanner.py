@@ -197,3 +197,21 @@ def test_hmac_key_from_file_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     with pytest.raises(HmacKeyError, match="shorter"):
         load_hmac_key(DlpConfig(hmac_key_file="short"), tmp_path)
     assert Scanner(DlpConfig()).ephemeral_key is True
+
+
+def test_scan_request_reads_only_the_texts_the_model_sees() -> None:
+    from govproxy.models import EndpointKind, LLMRequest, ProviderKind, TextRole, TextSegment
+
+    req = LLMRequest(
+        provider="openai", provider_kind=ProviderKind.OPENAI, endpoint=EndpointKind.CHAT, method="POST",
+        scheme="https", host="api.openai.com", port=443, path="/v1/chat/completions", model="gpt-4o-mini",
+        texts=(
+            TextSegment(role=TextRole.SYSTEM, text="You are helpful.", pointer="/messages/0/content"),
+            TextSegment(role=TextRole.USER, text="Email bob@example.com", pointer="/messages/1/content"),
+            TextSegment(role=TextRole.TOOL_CALL, text='{"card": "4111111111111111"}', pointer="/messages/2/tool_calls/0/function/arguments"),
+        ),
+        images=1,
+    )  # fmt: skip
+    r = Scanner(hmac_key=KEY).scan_request(req)
+    assert [(f.entity_type, f.text_index) for f in r.findings] == [("EMAIL_ADDRESS", 1), ("CREDIT_CARD", 2)]
+    assert r.images == 1 and r.sensitivity is Sensitivity.CONFIDENTIAL

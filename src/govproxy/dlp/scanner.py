@@ -22,6 +22,7 @@ from govproxy.dlp.detectors.pii import make_phone_detector
 from govproxy.dlp.model import Action, Category, Finding, ScanResult, Sensitivity
 from govproxy.dlp.sensitivity import SensitivityClassifier
 from govproxy.dlp.vault import PseudonymVault
+from govproxy.models import LLMRequest
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,9 @@ class Scanner:
             self.ephemeral_key = False
         self._key = key
         self._hasher = KeyedHasher(key)
-        self.detectors: tuple[Detector, ...] = self._build(base_dir) + tuple(extra_detectors)
+        # highest priority first: their findings claim spans lower-priority detectors then skip
+        built = self._build(base_dir) + tuple(extra_detectors)
+        self.detectors: tuple[Detector, ...] = tuple(sorted(built, key=lambda d: -d.priority))
         self.categories: dict[str, Category] = {}
         for d in self.detectors:
             self.categories.setdefault(d.entity_type, d.category)
@@ -116,41 +119,42 @@ class Scanner:
             log.warning("dlp scan failed closed: %s", "; ".join(errors))
         return ScanResult(tuple(findings), counts, level, tuple(errors), images, chars, elapsed, cats)
 
+    def scan_request(self, request: LLMRequest) -> ScanResult:
+        """Scan a normalised request: its ``texts`` (what the model reads), images counted as unscanned.
+
+        Finding ``text_index`` values index ``request.texts``, so redacted strings can be
+        written back through each segment's JSON pointer.
+        """
+        return self.scan([seg.text for seg in request.texts], images=request.images)
+
     def _scan_text(self, idx: int, text: str, errors: list[str]) -> list[Finding]:
         state = TextState(text)
-        candidates: list[tuple[int, int, int, Detector]] = []
-        for det in self.detectors:
+        taken: list[tuple[int, int]] = []
+        out: list[Finding] = []
+        for det in self.detectors:  # by priority: a span goes to the first detector that claims it
             try:
                 if det.anchor.absent(state):
                     continue
-                for s, e in det.find(state):
-                    candidates.append((-det.priority, s, e, det))
+                for s, e in det.find(state, taken):
+                    if any(s < te and ts < e for ts, te in taken):
+                        continue
+                    value = text[s:e]
+                    if self._allowed(value):
+                        continue
+                    taken.append((s, e))
+                    out.append(
+                        Finding(
+                            entity_type=det.entity_type,
+                            category=det.category,
+                            text_index=idx,
+                            start=s,
+                            end=e,
+                            detector=det.name,
+                            value_hash=self._hasher(det.entity_type, value),
+                        )
+                    )
             except Exception as exc:  # fail closed; the message may contain text, so only the type
                 errors.append(f"detector {det.name} failed on text {idx}: {type(exc).__name__}")
-        if not candidates:
-            return []
-        # overlap resolution: higher priority first, then longer; greedy non-overlapping
-        candidates.sort(key=lambda c: (c[0], -(c[2] - c[1]), c[1]))
-        taken: list[tuple[int, int]] = []
-        out: list[Finding] = []
-        for _, s, e, det in candidates:
-            if any(s < te and ts < e for ts, te in taken):
-                continue
-            value = text[s:e]
-            if self._allowed(value):
-                continue
-            taken.append((s, e))
-            out.append(
-                Finding(
-                    entity_type=det.entity_type,
-                    category=det.category,
-                    text_index=idx,
-                    start=s,
-                    end=e,
-                    detector=det.name,
-                    value_hash=self._hasher(det.entity_type, value),
-                )
-            )
         out.sort(key=lambda f: f.start)
         return out
 

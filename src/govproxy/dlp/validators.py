@@ -97,7 +97,7 @@ def itin_ok(value: str) -> bool:
     return _safe(_us_itin.is_valid, digits_only(value))
 
 
-_IBAN_LETTERS = {chr(c): str(c - 55) for c in range(ord("A"), ord("Z") + 1)}
+_IBAN_LETTERS = str.maketrans({chr(c): str(c - 55) for c in range(ord("A"), ord("Z") + 1)})
 
 
 def iban_mod97_ok(compact: str) -> bool:
@@ -105,7 +105,7 @@ def iban_mod97_ok(compact: str) -> bool:
     if len(compact) < 15 or len(compact) > 34 or not compact.isalnum() or not compact.isascii():
         return False
     moved = compact[4:] + compact[:4]
-    digits = "".join(_IBAN_LETTERS.get(ch, ch) for ch in moved)
+    digits = moved.translate(_IBAN_LETTERS)
     return int(digits) % 97 == 1
 
 

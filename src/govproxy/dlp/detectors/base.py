@@ -18,7 +18,11 @@ from govproxy.dlp.model import Category
 
 # Digit runs with the separators numbers are written with; shared by every numeric detector.
 # Starts with a character class, which Python's regex engine skips over quickly.
-_NUMERIC_RUN = re.compile(r"[0-9](?:[0-9 \-./()]{0,80}[0-9)])?(?P<cap> ?(?=(?:[A-Za-z] )?[A-Z]))?")
+# Single digits ('3 points', 'v2') are only kept when a capitalised word follows (a house
+# number): every match costs a Python object, and prose is full of lone digits.
+_NUMERIC_RUN = re.compile(
+    r"[0-9](?:[0-9 \-./()]{0,80}[0-9)](?P<cap> ?(?=(?:[A-Za-z] )?[A-Z]))?|(?P<cap1>[A-Za-z]? (?=[A-Z])))"
+)
 _DROP_SEPARATORS = str.maketrans("", "", " -./()")
 
 
@@ -65,9 +69,11 @@ class TextState:
             for m in _NUMERIC_RUN.finditer(self.text):
                 g = m.group()
                 r = (m.start(), m.end(), len(g) if len(g) < 3 else len(g.translate(drop)))
-                runs.append(r)
-                if m.lastindex:  # followed by a capitalised word (the span includes one space)
+                if m.lastindex:  # followed by a capitalised word (the span includes the space)
                     cap.append(r)
+                    if m.lastindex == 2:
+                        continue  # a lone digit is only a house-number candidate
+                runs.append(r)
             self._numeric = runs
             self._capital_after = cap
         return self._numeric
@@ -124,8 +130,7 @@ class Literal(Anchor):
         return True
 
     def hits(self, state: TextState) -> Iterator[tuple[int, int]]:
-        if self.absent(state):
-            return
+        # callers check absent() first
         hay = state.lower if self.ignore_case else state.text
         for s in self.strings:
             if not state.contains(s, self.ignore_case):
@@ -289,15 +294,22 @@ class Detector:
     description: str = ""
     examples: tuple[str, ...] = field(default=(), repr=False)
 
-    def find(self, state: TextState) -> Iterator[tuple[int, int]]:
-        """Yield (start, end) of validated matches; raises only on a bug (the scanner fails closed)."""
+    def find(self, state: TextState, claimed: list[tuple[int, int]] | None = None) -> Iterator[tuple[int, int]]:
+        """Yield (start, end) of validated matches; raises only on a bug (the scanner fails closed).
+
+        ``claimed`` are spans already taken by higher-priority detectors: anchor hits inside
+        them are skipped (a card number is not also checked as a phone number).
+        """
         text = state.text
         n = len(text)
+        hits = sorted(self.anchor.hits(state))
+        if claimed:
+            hits = [h for h in hits if not any(cs <= h[0] and h[1] <= ce for cs, ce in claimed)]
         if self.anchored:
-            yield from self._find_anchored(state)
+            yield from self._find_anchored(state, hits)
             return
         windows: list[list[int]] = []
-        for s, e in sorted(self.anchor.hits(state)):
+        for s, e in hits:
             lo = s - self.before
             hi = e + self.after
             if lo < 0:
@@ -329,11 +341,11 @@ class Detector:
                     seen_end = e
                     yield s, e
 
-    def _find_anchored(self, state: TextState) -> Iterator[tuple[int, int]]:
+    def _find_anchored(self, state: TextState, hits: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
         text = state.text
         n = len(text)
         seen_end = -1
-        for s0, e0 in sorted(self.anchor.hits(state)):
+        for s0, e0 in hits:
             if s0 < seen_end:
                 continue
             m = self.pattern.match(text, s0, min(n, e0 + self.after))
