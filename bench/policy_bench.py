@@ -40,11 +40,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from govproxy.config import settings_from_dict  # noqa: E402
-from govproxy.models import EndpointKind, Identity, LLMRequest, ProviderKind  # noqa: E402
-from govproxy.policy import PolicyConfig, PolicyDecider, PolicyInput, build_policy_input  # noqa: E402
-from govproxy.policy.rego import CompiledPolicy  # noqa: E402
-from govproxy.policy.source import load_source  # noqa: E402
+from govproxy.config import settings_from_dict
+from govproxy.models import EndpointKind, Identity, LLMRequest, ProviderKind
+from govproxy.policy import PolicyConfig, PolicyDecider, PolicyInput, build_policy_input
+from govproxy.policy.rego import CompiledPolicy
+from govproxy.policy.source import load_source
 
 POLICIES = REPO / "policies"
 SETTINGS = settings_from_dict({"tenants": {"eu": {"residency": ["eu"]}, "locked": {"deny_providers": ["openai"]}}})
@@ -97,7 +97,7 @@ class _Standin(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
         if self.compiled is None:
             raw = self.canned
@@ -150,22 +150,22 @@ def main() -> int:
             assert check.error is None, check.error
             row: dict[str, dict[str, float]] = {}
             row["build_input"] = stats(timed(build, args.n))
-            row["regopy_inproc"] = stats(timed(lambda: inproc.evaluate(doc), args.n))
-            row["embedded_cold"] = stats(timed(lambda: cold.decide_sync(pin), args.n))
+            row["regopy_inproc"] = stats(timed(lambda doc=doc: inproc.evaluate(doc), args.n))
+            row["embedded_cold"] = stats(timed(lambda d=cold, pin=pin: d.decide_sync(pin), args.n))
 
             async def run_async() -> list[float]:
                 out = []
                 for _ in range(args.n):
                     t = time.perf_counter()
-                    await cold.decide(pin)
+                    await cold.decide(pin)  # noqa: B023 - awaited inside this iteration
                     out.append((time.perf_counter() - t) * 1e6)
                 return out
 
             row["embedded_async"] = stats(asyncio.run(run_async()))
-            row["embedded_cached"] = stats(timed(lambda: cached.decide_sync(pin), args.n))
-            row["ipc_floor"] = stats(timed(lambda: trivial.decide_sync(pin), args.n))
-            row["opa_rest_canned"] = stats(timed(lambda: opa_canned.decide_sync(pin), args.n))
-            row["opa_rest_regopy"] = stats(timed(lambda: opa_eval.decide_sync(pin), max(50, args.n // 3)))
+            row["embedded_cached"] = stats(timed(lambda d=cached, pin=pin: d.decide_sync(pin), args.n))
+            row["ipc_floor"] = stats(timed(lambda d=trivial, pin=pin: d.decide_sync(pin), args.n))
+            row["opa_rest_canned"] = stats(timed(lambda d=opa_canned, pin=pin: d.decide_sync(pin), args.n))
+            row["opa_rest_regopy"] = stats(timed(lambda d=opa_eval, pin=pin: d.decide_sync(pin), max(50, args.n // 3)))
             row["_meta"] = {"input_bytes": len(pin.model_dump_json()), "providers": len(pin.providers),
                             "allow": check.allow, "route": check.route.provider if check.route else None}
             results[name] = row

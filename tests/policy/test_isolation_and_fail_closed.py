@@ -7,9 +7,8 @@ import os
 import time
 from pathlib import Path
 
-from tests.policy.helpers import make_input, write_policy
-
 from govproxy.policy import PolicyConfig, PolicyDecider
+from tests.policy.helpers import make_input, write_policy
 
 # "boom" makes rego-cpp recurse through a backtracking regex on a 100 KB string (segfault);
 # "spin" makes it enumerate a huge range (hang). Anything else is allowed.
@@ -113,5 +112,17 @@ def test_policy_routing_to_an_unconfigured_provider_is_malformed(tmp_path: Path)
     try:
         d = decider.decide_sync(make_input(sensitivity="internal"))
         assert not d.allow and d.error and "unconfigured provider" in d.error
+    finally:
+        decider.close()
+
+
+def test_set_that_only_fails_when_evaluated_is_rejected_at_load(tmp_path: Path) -> None:
+    # rego-cpp builds this fine and reports the unknown function only when evaluating.
+    write_policy(tmp_path, 'decision := {"allow": no_such_function(input.request.model)}')
+    decider = PolicyDecider(PolicyConfig(path=str(tmp_path), hot_reload=False))
+    try:
+        issues = decider.engine.load_issues  # type: ignore[attr-defined]
+        assert issues and "no_such_function" in str(issues[0])
+        assert not decider.decide_sync(make_input(sensitivity="public")).allow
     finally:
         decider.close()

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tests.policy.helpers import make_input
-
 from govproxy.policy import PolicyDecider
+from tests.policy.helpers import make_input
 
 EU = {"tenants": {"eu": {"residency": ["eu"]}}}
 
@@ -72,9 +71,9 @@ def test_exhausted_tenant_budget_denies(shipped_decider: PolicyDecider) -> None:
 
 
 def test_unhealthy_local_provider_means_critical_is_denied(shipped_decider: PolicyDecider) -> None:
-    from tests.policy.helpers import make_request
     from govproxy.config import settings_from_dict
     from govproxy.policy import build_policy_input
+    from tests.policy.helpers import make_request
 
     pin = build_policy_input(make_request(), sensitivity="critical", finding_counts={"PRIVATE_KEY": 1},
                              categories={"secret"}, dlp_error=False, settings=settings_from_dict({}),

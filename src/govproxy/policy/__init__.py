@@ -37,7 +37,11 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
-    from govproxy.policy.config import PolicyConfig, default_policy_dir, policy_config_from_settings
+    from govproxy.policy.config import (
+        PolicyConfig,
+        default_policy_dir,
+        policy_config_from_settings,
+    )
     from govproxy.policy.decider import PolicyDecider, fail_closed_decision
     from govproxy.policy.inputs import BudgetState, build_policy_input, same_family
     from govproxy.policy.schema import (

@@ -10,14 +10,13 @@ missing built-ins).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from govproxy.policy.rego import (
-    CompiledPolicy,
-    PolicyCompileError,
     PolicyIssue,
     compile_check,
     package_of,
@@ -52,7 +51,7 @@ class TestReport:
         return not self.issues and self.failed == 0 and bool(self.outcomes)
 
 
-_TEST_RULE = re.compile(r"^(test_[A-Za-z0-9_]*)\b", re.M)
+_TEST_RULE = re.compile(r"^(test_[A-Za-z0-9_]*)\b", re.MULTILINE)
 
 
 def _test_rules(text: str) -> list[tuple[str, int]]:
@@ -67,14 +66,20 @@ def _display(source: PolicySource) -> dict[str, str]:
 
 
 def _evaluate_isolated(modules: dict[str, str], data: dict[str, Any], ref: str,
-                       display: dict[str, str]) -> tuple[str, Any, str]:
+                       display: dict[str, str], input_doc: Any = None) -> tuple[str, Any, str]:
     """Evaluate ``ref`` in a throwaway worker: a test that crashes the engine fails, the runner lives."""
-    from govproxy.policy.workerproc import WorkerCompileError, WorkerFailure, WorkerProcess, parse_eval_reply
+    from govproxy.policy.workerproc import (
+        WorkerCompileError,
+        WorkerFailure,
+        WorkerProcess,
+        parse_eval_reply,
+    )
 
     worker = WorkerProcess()
     try:
         worker.load(modules, data, ref, display)
-        kind, value, issues = parse_eval_reply(worker.call_sync(b"E{}", 30.0))
+        payload = b"E" + json.dumps(input_doc if input_doc is not None else {}).encode()
+        kind, value, issues = parse_eval_reply(worker.call_sync(payload, 30.0))
         return kind, value, "; ".join(i.message for i in issues)
     except WorkerCompileError as exc:
         return "error", None, str(exc)
@@ -219,12 +224,10 @@ def check(directory: str | Path, sample_input: dict[str, Any] | None = None) -> 
     packages = sorted({p for p in (package_of(t) for t in modules.values()) if p})
     for pkg in packages:
         for inp in ([{}, sample_input] if sample_input is not None else [{}]):
-            result = CompiledPolicy(modules, source.data, f"data.{pkg}", display).evaluate(inp)
-            if result.kind == "error":
+            kind, _, detail = _evaluate_isolated(modules, source.data, f"data.{pkg}", display, inp)
+            if kind == "error":
                 file = next((display[r] for r, t in modules.items() if package_of(t) == pkg), None)
-                for issue in result.errors:
-                    if "Function not found" in issue.message or issue.code in ("wellformed_error", "eval_conflict_error"):
-                        errors.append(PolicyIssue(f"package {pkg}: {issue.message}", file, code=issue.code))
+                errors.append(PolicyIssue(f"package {pkg} fails to evaluate: {detail}", file, code="eval_error"))
     return _dedupe(errors), _dedupe(warnings)
 
 

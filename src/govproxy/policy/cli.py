@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     t = sub.add_parser("test", help="run test_* rules in *_test.rego files")
     t.add_argument("dir", nargs="?", help="policy directory (default: the shipped policies)")
-    t.add_argument("-v", "--verbose", action="store_true", help="print passing tests too")
+    t.add_argument("-q", "--quiet", action="store_true", help="print failures only (and the closing line)")
     t.add_argument("--coverage", action="store_true", help="report coverage (not supported by regopy)")
     t.set_defaults(func=cmd_test)
 
@@ -63,7 +63,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         print(f"ERROR {issue}")
     for o in report.outcomes:
         if o.passed:
-            if args.verbose:
+            if not args.quiet:
                 print(f"PASS {o.name} ({o.file}:{o.line})")
         else:
             print(f"FAIL {o.name} ({o.file}:{o.line}){': ' + o.detail if o.detail else ''}")
@@ -91,22 +91,19 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _sample_input() -> dict[str, Any]:
-    """A realistic input, so `check` exercises the rules the way live traffic will."""
-    from govproxy.config import Settings
-    from govproxy.models import EndpointKind, Identity, LLMRequest, ProviderKind
-    from govproxy.policy.inputs import build_policy_input
+    from govproxy.policy.inputs import sample_policy_input
 
-    req = LLMRequest(provider="openai", provider_kind=ProviderKind.OPENAI, endpoint=EndpointKind.CHAT,
-                     method="POST", scheme="https", host="api.openai.com", port=443,
-                     path="/v1/chat/completions", model="gpt-4o-mini", identity=Identity())
-    pin = build_policy_input(req, sensitivity="internal", finding_counts={"EMAIL": 1}, categories={"pii"},
-                             dlp_error=False, settings=Settings(), mode="dry-run")
-    return json.loads(pin.model_dump_json())
+    return json.loads(sample_policy_input().model_dump_json())
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from regopy import RegoError
-    from regopy.rego_shared import rego_free_output, rego_output_ok, rego_output_string, rego_query
+    from regopy import RegoError  # type: ignore[import-untyped]
+    from regopy.rego_shared import (  # type: ignore[import-untyped]
+        rego_free_output,
+        rego_output_ok,
+        rego_output_string,
+        rego_query,
+    )
 
     from govproxy.policy.rego import new_interpreter, parse_error_tree
     from govproxy.policy.source import PolicySourceError, load_source

@@ -45,7 +45,13 @@ def build_engine(config: PolicyConfig) -> PolicyEngine:
     if config.engine == "opa":
         return OpaEngine(config.opa_url, config.decision_path, policy_dir=config.policy_dir())
     return EmbeddedEngine(config.policy_dir(), config.decision_ref, hot_reload=config.hot_reload,
-                          reload_interval_s=config.reload_interval_s)
+                          reload_interval_s=config.reload_interval_s, probe_input=_probe())
+
+
+def _probe() -> bytes:
+    from govproxy.policy.inputs import sample_policy_input
+
+    return sample_policy_input().model_dump_json().encode()
 
 
 def fail_closed_decision(policy_input: PolicyInput, kind: str, detail: str, on_error: str,
@@ -121,7 +127,7 @@ class PolicyDecider:
         shadow_dir = config.shadow_dir()
         if shadow_engine is None and shadow_dir is not None:
             shadow_engine = EmbeddedEngine(shadow_dir, config.decision_ref, hot_reload=config.hot_reload,
-                                           reload_interval_s=config.reload_interval_s)
+                                           reload_interval_s=config.reload_interval_s, probe_input=_probe())
         self.shadow_engine = shadow_engine
         self.timeout = config.timeout_ms / 1000.0
         self.counters: Counter[str] = Counter()

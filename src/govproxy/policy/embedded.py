@@ -25,8 +25,18 @@ from typing import Any
 
 from govproxy.policy.engine import PolicyEngineError
 from govproxy.policy.rego import PolicyIssue
-from govproxy.policy.source import PolicySource, PolicySourceError, fingerprint, load_source
-from govproxy.policy.workerproc import WorkerCompileError, WorkerFailure, WorkerProcess, parse_eval_reply
+from govproxy.policy.source import (
+    PolicySource,
+    PolicySourceError,
+    fingerprint,
+    load_source,
+)
+from govproxy.policy.workerproc import (
+    WorkerCompileError,
+    WorkerFailure,
+    WorkerProcess,
+    parse_eval_reply,
+)
 
 log = logging.getLogger("govproxy.policy")
 
@@ -45,9 +55,12 @@ class EmbeddedEngine:
     name = "embedded"
 
     def __init__(self, policy_dir: str | Path, ref: str, *, hot_reload: bool = True,
-                 reload_interval_s: float = 1.0) -> None:
+                 reload_interval_s: float = 1.0, probe_input: bytes | None = None) -> None:
         self.policy_dir = Path(policy_dir)
         self.ref = ref
+        # Evaluated once per newly compiled set: rego-cpp reports an unknown function or a
+        # rule conflict only at evaluation, and such a set must be rejected like a syntax error.
+        self.probe_input = probe_input
         self.reload_interval_s = reload_interval_s
         self._source: PolicySource | None = None
         self._active: WorkerProcess | None = None
@@ -95,6 +108,11 @@ class EmbeddedEngine:
         try:
             worker.load(source.modules, source.data, self.ref,
                         {k: source.display(k) for k in source.modules}, timeout=COMPILE_TIMEOUT_S)
+            if self.probe_input is not None:
+                kind, _, issues = parse_eval_reply(worker.call_sync(b"E" + self.probe_input, COMPILE_TIMEOUT_S))
+                if kind == "error":
+                    raise WorkerCompileError([PolicyIssue(f"{self.ref} fails on a sample input: {i.message}",
+                                                          i.file, i.line, i.col, i.code) for i in issues])
         except BaseException:
             worker.kill()
             raise
@@ -176,7 +194,7 @@ class EmbeddedEngine:
                 self._seen_fp = fp
                 try:
                     self.reload()
-                except Exception:  # noqa: BLE001 - the watcher must survive anything
+                except Exception:
                     log.exception("policy reload failed")
 
     # -- evaluation ----------------------------------------------------------------

@@ -20,6 +20,7 @@ from govproxy.policy.schema import (
     BudgetFlags,
     BudgetInfo,
     CallerInfo,
+    CircuitState,
     DlpInfo,
     EnvInfo,
     PolicyInput,
@@ -127,7 +128,7 @@ def build_policy_input(
                 region=cfg.region,
                 local=cfg.local,
                 healthy=bool(_get(health, "healthy", True)),
-                circuit=str(_get(health, "circuit", "closed")),
+                circuit=CircuitState(str(_get(health, "circuit", "closed"))),
                 compatible=True,
                 model=model,
                 price_in=price_in,
@@ -173,3 +174,17 @@ def build_policy_input(
         env=EnvInfo(time=_rfc3339(now or datetime.now(UTC)), mode=mode),  # type: ignore[arg-type]
         params=params,
     )
+
+
+def sample_policy_input() -> PolicyInput:
+    """A realistic input (default providers, an internal chat request) used to smoke-test a
+    policy set: rego-cpp reports some mistakes (an unknown function) only when evaluating."""
+    from govproxy.config import Settings
+    from govproxy.models import EndpointKind, Identity, LLMRequest, ProviderKind
+
+    req = LLMRequest(provider="openai", provider_kind=ProviderKind.OPENAI, endpoint=EndpointKind.CHAT,
+                     method="POST", scheme="https", host="api.openai.com", port=443,
+                     path="/v1/chat/completions", model="gpt-4o-mini", identity=Identity())
+    return build_policy_input(req, sensitivity="internal", finding_counts={"EMAIL": 1}, categories={"pii"},
+                              dlp_error=False, settings=Settings(), mode="dry-run",
+                              now=datetime(2026, 1, 1, tzinfo=UTC))

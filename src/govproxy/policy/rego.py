@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import regopy
-from regopy import Input, Interpreter, LogLevel, RegoError
-from regopy.rego_shared import (
+import regopy  # type: ignore[import-untyped]
+from regopy import Input, Interpreter, LogLevel, RegoError  # type: ignore[import-untyped]
+from regopy.rego_shared import (  # type: ignore[import-untyped]
     rego,
     rego_bundle_query,
     rego_free_output,
@@ -212,5 +212,5 @@ def compile_check(modules: dict[str, str], data: dict[str, Any], display: dict[s
 
 
 def package_of(text: str) -> str | None:
-    m = re.search(r"^\s*package\s+([A-Za-z_][\w.]*)", text, re.M)
+    m = re.search(r"^\s*package\s+([A-Za-z_][\w.]*)", text, re.MULTILINE)
     return m.group(1) if m else None

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-INPUT_VERSION = 1
-DECISION_VERSION = 1
+INPUT_VERSION: Literal[1] = 1
+DECISION_VERSION: Literal[1] = 1
 
 KNOWN_SENSITIVITIES = ("public", "internal", "confidential", "critical")
 

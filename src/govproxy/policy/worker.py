@@ -22,12 +22,16 @@ import os
 import struct
 import sys
 from dataclasses import asdict
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 HEADER = struct.Struct(">I")
 
 
-def read_frame(stream: BinaryIO) -> bytes | None:
+class _Reader(Protocol):
+    def read(self, n: int) -> bytes: ...
+
+
+def read_frame(stream: _Reader) -> bytes | None:
     head = stream.read(HEADER.size)
     if len(head) < HEADER.size:
         return None
@@ -47,7 +51,7 @@ def _issues_json(issues: list) -> bytes:
     return json.dumps([asdict(i) for i in issues]).encode()
 
 
-def serve(inp: BinaryIO, out: BinaryIO) -> int:
+def serve(inp: _Reader, out: BinaryIO) -> int:
     from govproxy.policy.rego import CompiledPolicy, PolicyCompileError, PolicyIssue
 
     compiled: CompiledPolicy | None = None
