@@ -45,7 +45,11 @@ def _payload(i: int) -> dict:
 
 def _config(root: Path, sync: str, **kw) -> AuditConfig:
     cfg = AuditConfig(
-        path=root / "audit.db", signing_key=root / "keys" / "signing.key", instance="bench", synchronous=sync, **kw
+        path=root / "audit.db",
+        signing_key=root / "keys" / "signing.key",
+        instance="bench",
+        synchronous=sync,
+        **kw,
     )
     if not cfg.signing_key.exists():
         init_key(cfg.signing_key, "govproxy.bench")
@@ -74,15 +78,23 @@ def bench_throughput(root: Path, total: int) -> None:
     print("\n== durable appends/s (asyncio producers, grouped commits)")
     for sync in ("normal", "full"):
         for concurrency in (1, 64, 256):
-            n = total if concurrency > 1 else min(total, 3000 if sync == "full" else 10000)
+            n = (
+                total
+                if concurrency > 1
+                else min(total, 3000 if sync == "full" else 10000)
+            )
             d = root / f"tp-{sync}-{concurrency}"
             log = AuditLog.open(_config(d, sync))
             rate = asyncio.run(_closed_loop(log, n, concurrency))
             log.close()
-            print(f"  synchronous={sync:6s} in-flight={concurrency:4d}: {rate:9.0f} records/s  ({n} records)")
+            print(
+                f"  synchronous={sync:6s} in-flight={concurrency:4d}: {rate:9.0f} records/s  ({n} records)"
+            )
 
 
-async def _open_loop(log: AuditLog, rate: float, seconds: float) -> tuple[list[float], float]:
+async def _open_loop(
+    log: AuditLog, rate: float, seconds: float
+) -> tuple[list[float], float]:
     """Requests arrive at ``rate``/s; each awaits its decision record like the proxy does.
     Returns (append latencies in s, achieved rate)."""
     latencies: list[float] = []
@@ -118,7 +130,9 @@ def _loop_blocking(log: AuditLog, n: int = 5000) -> list[float]:
 
 
 def bench_latency(root: Path) -> None:
-    print("\n== added latency of the record stage (append awaited on the event loop, open-loop arrivals)")
+    print(
+        "\n== added latency of the record stage (append awaited on the event loop, open-loop arrivals)"
+    )
     for sync in ("normal", "full"):
         for rate in (500, 2000, 5000):
             d = root / f"lat-{sync}-{rate}"
@@ -143,15 +157,22 @@ def bench_verify(root: Path, count: int) -> None:
     t0 = time.perf_counter()
     chunk = 5000
     for start in range(0, count, chunk):
-        futs = [log.submit("decision", _payload(i)) for i in range(start, min(count, start + chunk))]
+        futs = [
+            log.submit("decision", _payload(i))
+            for i in range(start, min(count, start + chunk))
+        ]
         for f in futs:
             f.result()
     log.close()
     gen = time.perf_counter() - t0
     size_mb = cfg.path.stat().st_size / 1e6
-    print(f"  generated in {gen:.1f} s ({count / gen:.0f} records/s), store {size_mb:.0f} MB")
+    print(
+        f"  generated in {gen:.1f} s ({count / gen:.0f} records/s), store {size_mb:.0f} MB"
+    )
     t0 = time.perf_counter()
-    report = verify_store(cfg.path, [log.verifier], checkpoint_dir=cfg.resolved_checkpoint_dir)
+    report = verify_store(
+        cfg.path, [log.verifier], checkpoint_dir=cfg.resolved_checkpoint_dir
+    )
     took = time.perf_counter() - t0
     print(f"  {report.summary()}")
     print(
@@ -162,9 +183,18 @@ def bench_verify(root: Path, count: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--appends", type=int, default=50000, help="records per throughput run")
-    ap.add_argument("--verify-count", type=int, default=200000, help="records to generate and verify")
-    ap.add_argument("--only", choices=["throughput", "latency", "verify"], help="run one part")
+    ap.add_argument(
+        "--appends", type=int, default=50000, help="records per throughput run"
+    )
+    ap.add_argument(
+        "--verify-count",
+        type=int,
+        default=200000,
+        help="records to generate and verify",
+    )
+    ap.add_argument(
+        "--only", choices=["throughput", "latency", "verify"], help="run one part"
+    )
     ap.add_argument("--dir", help="work directory (default: a temporary one)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:

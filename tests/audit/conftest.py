@@ -33,13 +33,13 @@ class Built:
 
 
 def make_config(root: Path, **overrides) -> AuditConfig:
-    base = dict(
-        path=root / "audit" / "govproxy.db",
-        signing_key=root / "audit" / "keys" / "signing.key",
-        instance="test-1",
-        checkpoint_every_records=10**9,
-        checkpoint_every_seconds=3600,
-    )
+    base = {
+        "path": root / "audit" / "govproxy.db",
+        "signing_key": root / "audit" / "keys" / "signing.key",
+        "instance": "test-1",
+        "checkpoint_every_records": 10**9,
+        "checkpoint_every_seconds": 3600,
+    }
     base.update(overrides)
     return AuditConfig(**base)
 
@@ -56,7 +56,9 @@ def payload(i: int, tenant: str | None = None) -> dict:
     }
 
 
-def build_store(root: Path, n: int = 30, checkpoint_every: int = 10, **overrides) -> Built:
+def build_store(
+    root: Path, n: int = 30, checkpoint_every: int = 10, **overrides
+) -> Built:
     """``n`` records with a checkpoint signed explicitly after every ``checkpoint_every``
     (deterministic sizes) and the final one at close."""
     cfg = make_config(root, **overrides)
@@ -65,7 +67,9 @@ def build_store(root: Path, n: int = 30, checkpoint_every: int = 10, **overrides
     refs = []
     with AuditLog.open(cfg) as log:
         for i in range(n):
-            refs.append(log.append_sync("decision" if i % 2 == 0 else "outcome", payload(i)))
+            refs.append(
+                log.append_sync("decision" if i % 2 == 0 else "outcome", payload(i))
+            )
             if (i + 1) % checkpoint_every == 0:
                 log.checkpoint_now()
     pub = VerifierKey.decode(cfg.signing_key.with_name("signing.key.pub").read_text())

@@ -33,7 +33,9 @@ def test_rejected_payloads_name_the_path_not_the_value(bad, where):
 
 
 def test_accepted_payload_kinds():
-    check_payload({"a": [1, -(2**53 - 1), True, None, "text", {"b": "c"}], "cost_micro_usd": 1234})
+    check_payload(
+        {"a": [1, -(2**53 - 1), True, None, "text", {"b": "c"}], "cost_micro_usd": 1234}
+    )
 
 
 def test_canonical_bytes_round_trip():
@@ -76,7 +78,25 @@ def test_fast_path_agrees_with_rfc8785_on_records(store):
 def _random_value(rng, depth=0):
     import random as _r  # noqa: F401
 
-    alphabet = ["a", "Z", "0", " ", '"', "\\", "\n", "\t", "\x01", "\x1f", "\x7f", "é", "€", "\u2028", "😀", "\ufeff", "/"]
+    alphabet = [
+        "a",
+        "Z",
+        "0",
+        " ",
+        '"',
+        "\\",
+        "\n",
+        "\t",
+        "\x01",
+        "\x1f",
+        "\x7f",
+        "é",
+        "€",
+        "\u2028",
+        "😀",
+        "\ufeff",
+        "/",
+    ]
     pick = rng.random()
     if depth > 3 or pick < 0.3:
         return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
@@ -86,8 +106,11 @@ def _random_value(rng, depth=0):
         return rng.choice([True, False, None])
     if pick < 0.7:
         return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
-    keys = ["a", "b", "A", "_", "a_b", "z9", "key\"q", "tab\tkey", ""]
-    return {rng.choice(keys): _random_value(rng, depth + 1) for _ in range(rng.randint(0, 5))}
+    keys = ["a", "b", "A", "_", "a_b", "z9", 'key"q', "tab\tkey", ""]
+    return {
+        rng.choice(keys): _random_value(rng, depth + 1)
+        for _ in range(rng.randint(0, 5))
+    }
 
 
 def test_fast_encoder_matches_rfc8785_on_generated_payloads():

@@ -40,7 +40,9 @@ asyncio.run(main())
 
 
 def _kill_cycles(tmp_path: Path, cycles: int) -> None:
-    cfg = make_config(tmp_path, checkpoint_every_records=150, checkpoint_every_seconds=0.02)
+    cfg = make_config(
+        tmp_path, checkpoint_every_records=150, checkpoint_every_seconds=0.02
+    )
     init_key(cfg.signing_key, "govproxy.test")
     pub = [load_signer(cfg.signing_key).verifier]
     script = tmp_path / "child.py"
@@ -49,11 +51,16 @@ def _kill_cycles(tmp_path: Path, cycles: int) -> None:
     stored = 0
     for cycle in range(cycles):
         proc = subprocess.Popen(
-            [sys.executable, str(script), cfg.model_dump_json()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [sys.executable, str(script), cfg.model_dump_json()],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         ready = proc.stdout.readline().split()
         assert ready and ready[0] == "ready", proc.stderr.read()
-        assert int(ready[1]) >= stored, "records acknowledged before the last kill were lost"
+        assert int(ready[1]) >= stored, (
+            "records acknowledged before the last kill were lost"
+        )
         time.sleep(rng.uniform(0.02, 0.3))
         os.kill(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
@@ -64,7 +71,9 @@ def _kill_cycles(tmp_path: Path, cycles: int) -> None:
         assert not report.codes - {"UNCHECKPOINTED_TAIL"}
         stored = report.records
         if acked:
-            assert max(acked) < stored, "an acknowledged record is missing after kill -9"
+            assert max(acked) < stored, (
+                "an acknowledged record is missing after kill -9"
+            )
     with AuditLog.open(cfg) as log:
         ref = log.append_sync("decision", payload(1))
     assert ref.seq == stored

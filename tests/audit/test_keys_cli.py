@@ -24,7 +24,15 @@ from .conftest import build_store, make_config, payload
 def _write_config(tmp_path, cfg) -> str:
     path = tmp_path / "govproxy.yaml"
     path.write_text(
-        yaml.safe_dump({"audit": {"path": str(cfg.path), "signing_key": str(cfg.signing_key), "instance": cfg.instance}})
+        yaml.safe_dump(
+            {
+                "audit": {
+                    "path": str(cfg.path),
+                    "signing_key": str(cfg.signing_key),
+                    "instance": cfg.instance,
+                }
+            }
+        )
     )
     return str(path)
 
@@ -55,13 +63,18 @@ def test_rotation_is_signed_by_both_keys_and_either_key_verifies(tmp_path):
     old = built.pubkey
     _, new, state = rotate_signing_key(built.cfg)
     note = parse_signed_checkpoint(state.note)
-    assert {(s.name, s.hash) for s in note.signatures} == {(old.name, old.hash), (new.name, new.hash)}
+    assert {(s.name, s.hash) for s in note.signatures} == {
+        (old.name, old.hash),
+        (new.name, new.hash),
+    }
     with AuditLog.open(built.cfg) as log:  # the new key signs from now on
         for i in range(12):
             log.append_sync("decision", payload(i))
     for trusted in ([old], [new]):
         report = verify_store(built.db, trusted, checkpoint_dir=built.checkpoint_dir)
-        assert report.valid and report.covered == 28, [p.line() for p in report.problems]
+        assert report.valid and report.covered == 28, [
+            p.line() for p in report.problems
+        ]
     # a stranger's key is not enough
     stranger = init_key(tmp_path / "other.key", "govproxy.test")
     assert not verify_store(built.db, [stranger]).valid
@@ -91,7 +104,23 @@ def test_cli_verify_export_exit_codes(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     assert report["valid"] and report["records"] == 20
     filtered = tmp_path / "filtered"
-    assert main(["audit", "export", "-c", conf, "--out", str(filtered), "--tenant", "tenant-0", "--since", "2000-01-01"]) == 0
+    assert (
+        main(
+            [
+                "audit",
+                "export",
+                "-c",
+                conf,
+                "--out",
+                str(filtered),
+                "--tenant",
+                "tenant-0",
+                "--since",
+                "2000-01-01",
+            ]
+        )
+        == 0
+    )
     assert main(["audit", "verify", str(filtered), "--pubkey", pub]) == 0
     capsys.readouterr()
     # tampered → 1, one line per problem with its reason code and a summary
@@ -101,11 +130,30 @@ def test_cli_verify_export_exit_codes(tmp_path, capsys):
     conn.close()
     assert main(["audit", "verify", "--db", str(built.db), "--pubkey", pub]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert any(line.startswith("ERROR SEQ_GAP") for line in lines) and lines[-1].startswith("TAMPERED")
+    assert any(line.startswith("ERROR SEQ_GAP") for line in lines) and lines[
+        -1
+    ].startswith("TAMPERED")
     # usage / IO errors → 2
-    assert main(["audit", "verify", "--db", str(built.db), "--pubkey", str(tmp_path / "missing.pub")]) == 2
-    assert main(["audit", "verify", "--db", str(tmp_path / "nope.db"), "--pubkey", pub]) == 2
-    assert main(["audit", "verify", str(out), "--db", str(built.db), "--pubkey", pub]) == 2
+    assert (
+        main(
+            [
+                "audit",
+                "verify",
+                "--db",
+                str(built.db),
+                "--pubkey",
+                str(tmp_path / "missing.pub"),
+            ]
+        )
+        == 2
+    )
+    assert (
+        main(["audit", "verify", "--db", str(tmp_path / "nope.db"), "--pubkey", pub])
+        == 2
+    )
+    assert (
+        main(["audit", "verify", str(out), "--db", str(built.db), "--pubkey", pub]) == 2
+    )
     with pytest.raises(SystemExit) as info:
         main(["audit", "verify", "--db", str(built.db)])  # no trusted key: refused
     assert info.value.code == 2
@@ -114,14 +162,26 @@ def test_cli_verify_export_exit_codes(tmp_path, capsys):
 def test_cli_since_checkpoint_detects_rollback(tmp_path, capsys):
     built = build_store(tmp_path, n=20)
     held = tmp_path / "held.checkpoint"
-    held.write_text(sqlite3.connect(built.db).execute("SELECT note FROM checkpoints ORDER BY id DESC").fetchone()[0])
+    held.write_text(
+        sqlite3.connect(built.db)
+        .execute("SELECT note FROM checkpoints ORDER BY id DESC")
+        .fetchone()[0]
+    )
     conn = sqlite3.connect(built.db, isolation_level=None)
     for t in ("records", "checkpoints"):
         conn.execute(f"DROP TRIGGER {t}_no_delete")
     conn.execute("DELETE FROM records WHERE seq >= 10")
     conn.execute("DELETE FROM checkpoints WHERE size > 10")
     conn.close()
-    args = ["audit", "verify", "--db", str(built.db), "--pubkey", str(built.pubkey_file), "--no-checkpoint-files"]
+    args = [
+        "audit",
+        "verify",
+        "--db",
+        str(built.db),
+        "--pubkey",
+        str(built.pubkey_file),
+        "--no-checkpoint-files",
+    ]
     assert main(args) == 0
     assert main([*args, "--since-checkpoint", str(held)]) == 1
     assert "TRUNCATED" in capsys.readouterr().out
@@ -132,7 +192,9 @@ def test_cli_tail_and_show(tmp_path, capsys):
     conf = _write_config(tmp_path, built.cfg)
     assert main(["audit", "tail", "-c", conf, "-n", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and lines[0].startswith("4 ") and "request_id=req-2" in lines[0]
+    assert (
+        len(lines) == 2 and lines[0].startswith("4 ") and "request_id=req-2" in lines[0]
+    )
     assert main(["audit", "show", "-c", conf, "req-1"]) == 0
     shown = capsys.readouterr().out
     assert '"seq": 2' in shown and '"seq": 3' in shown

@@ -11,11 +11,11 @@ import sqlite3
 import pytest
 
 from govproxy.audit import AuditLog, RecordRejected, StoreError
+from govproxy.audit.checkpoint_files import read_checkpoint_files
 from govproxy.audit.content import ContentKeyStore, ContentShredded
 from govproxy.audit.keys import init_key
 from govproxy.audit.merkle import leaf_hash
 from govproxy.audit.note import parse_signed_checkpoint
-from govproxy.audit.checkpoint_files import read_checkpoint_files
 from govproxy.audit.verify import verify_store
 
 from .conftest import build_store, make_config, payload
@@ -31,7 +31,12 @@ def _open(tmp_path, **kw) -> AuditLog:
 def _rows(db) -> list[tuple[int, bytes, bytes]]:
     conn = sqlite3.connect(db)
     try:
-        return [(s, bytes(h), bytes(b)) for s, h, b in conn.execute("SELECT seq, hash, body FROM records ORDER BY seq")]
+        return [
+            (s, bytes(h), bytes(b))
+            for s, h, b in conn.execute(
+                "SELECT seq, hash, body FROM records ORDER BY seq"
+            )
+        ]
     finally:
         conn.close()
 
@@ -42,18 +47,26 @@ def test_append_returns_only_when_durable_and_never_blocks_the_loop(tmp_path):
     blocker = sqlite3.connect(log.config.path, isolation_level=None)
 
     async def scenario() -> None:
-        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database: commits must wait
+        blocker.execute(
+            "BEGIN IMMEDIATE"
+        )  # another writer holds the database: commits must wait
         task = asyncio.create_task(log.append("decision", payload(1)))
         ticks = 0
         for _ in range(20):  # the loop keeps serving other work meanwhile
             await asyncio.sleep(0.005)
             ticks += 1
         assert ticks == 20 and not task.done()
-        assert len(_rows(log.config.path)) == 1  # not yet stored, so not yet acknowledged
+        assert (
+            len(_rows(log.config.path)) == 1
+        )  # not yet stored, so not yet acknowledged
         blocker.execute("COMMIT")
         ref = await task
         rows = _rows(log.config.path)
-        assert ref.seq == 1 and rows[1][0] == 1 and rows[1][1].hex() == ref.hash == leaf_hash(rows[1][2]).hex()
+        assert (
+            ref.seq == 1
+            and rows[1][0] == 1
+            and rows[1][1].hex() == ref.hash == leaf_hash(rows[1][2]).hex()
+        )
 
     asyncio.run(scenario())
     blocker.close()
@@ -64,7 +77,9 @@ def test_concurrent_appends_form_one_gap_free_chain(tmp_path):
     log = _open(tmp_path, checkpoint_every_records=100)
 
     async def burst():
-        return await asyncio.gather(*(log.append("outcome", payload(i)) for i in range(600)))
+        return await asyncio.gather(
+            *(log.append("outcome", payload(i)) for i in range(600))
+        )
 
     refs = asyncio.run(burst())
     log.close()
@@ -83,10 +98,22 @@ def test_checkpoints_every_n_records_and_at_close(tmp_path):
     conn = sqlite3.connect(log.config.path)
     sizes = [s for (s,) in conn.execute("SELECT size FROM checkpoints ORDER BY id")]
     # the first is due exactly at 10; later ones as soon as the signer is free; the last at close
-    assert sizes[0] == 10 and sizes[-1] == 25 and sizes == sorted(set(sizes)) and len(sizes) >= 2
+    assert (
+        sizes[0] == 10
+        and sizes[-1] == 25
+        and sizes == sorted(set(sizes))
+        and len(sizes) >= 2
+    )
     notes = [n for (n,) in conn.execute("SELECT note FROM checkpoints ORDER BY id")]
-    files = [text for _, text in read_checkpoint_files(log.config.resolved_checkpoint_dir, log.config.origin)]
-    assert sorted(files) == sorted(notes)  # every checkpoint also lives outside the database
+    files = [
+        text
+        for _, text in read_checkpoint_files(
+            log.config.resolved_checkpoint_dir, log.config.origin
+        )
+    ]
+    assert sorted(files) == sorted(
+        notes
+    )  # every checkpoint also lives outside the database
     cp = parse_signed_checkpoint(notes[-1]).checkpoint
     assert cp.origin == "govproxy/test-1" and cp.size == 25
 
@@ -104,7 +131,12 @@ def test_checkpoint_after_the_time_interval(tmp_path):
 
 def test_store_refuses_update_and_delete(store):
     conn = sqlite3.connect(store.db)
-    for sql in ("UPDATE records SET kind='x'", "DELETE FROM records", "DELETE FROM checkpoints", "UPDATE meta SET value='x'"):
+    for sql in (
+        "UPDATE records SET kind='x'",
+        "DELETE FROM records",
+        "DELETE FROM checkpoints",
+        "UPDATE meta SET value='x'",
+    ):
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             conn.execute(sql)
 
@@ -118,7 +150,9 @@ def test_reopen_continues_the_chain_with_a_new_epoch(store):
     rows = _rows(store.db)
     last, before = json.loads(rows[-1][2]), rows[-2]
     assert last["prev"] == before[1].hex() and last["origin"]["epoch"] == 2
-    assert verify_store(store.db, [store.pubkey], checkpoint_dir=store.checkpoint_dir).valid
+    assert verify_store(
+        store.db, [store.pubkey], checkpoint_dir=store.checkpoint_dir
+    ).valid
 
 
 def test_rollback_from_backup_is_refused_loudly(store, tmp_path, caplog):
@@ -135,13 +169,25 @@ def test_rollback_from_backup_is_refused_loudly(store, tmp_path, caplog):
     assert log.rollback_detected and "rolled back" in log.rollback_detected
     assert any("ROLLBACK" in r.getMessage() for r in caplog.records)
     log.append_sync("decision", payload(1))  # the proxy keeps recording ...
-    assert log.checkpoint_now() is None  # ... but never signs over the rolled-back history
+    assert (
+        log.checkpoint_now() is None
+    )  # ... but never signs over the rolled-back history
     log.close()
-    sizes = [s for (s,) in sqlite3.connect(store.db).execute("SELECT size FROM checkpoints")]
+    sizes = [
+        s for (s,) in sqlite3.connect(store.db).execute("SELECT size FROM checkpoints")
+    ]
     assert max(sizes) == 30
 
 
-@pytest.mark.parametrize("bad", [{"cost_usd": 0.01}, {"authorization": "x"}, {"big": 2**60}, {"h": {"X-Api-Key": "k"}}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"cost_usd": 0.01},
+        {"authorization": "x"},
+        {"big": 2**60},
+        {"h": {"X-Api-Key": "k"}},
+    ],
+)
 def test_rejected_payloads_are_not_recorded(tmp_path, bad):
     log = _open(tmp_path)
     with pytest.raises(RecordRejected):
@@ -166,7 +212,12 @@ CANARY = "canary-4111111111111111-jane.doe@example.com"
 
 def test_content_none_keeps_hashes_only(tmp_path):
     log = _open(tmp_path)
-    log.append_sync("decision", payload(0), redacted={"request": "[EMAIL]"}, original={"request": CANARY})
+    log.append_sync(
+        "decision",
+        payload(0),
+        redacted={"request": "[EMAIL]"},
+        original={"request": CANARY},
+    )
     log.close()
     assert b'"content"' not in _rows(log.config.path)[0][2]
     assert CANARY.encode() not in log.config.path.read_bytes()
@@ -174,7 +225,12 @@ def test_content_none_keeps_hashes_only(tmp_path):
 
 def test_content_redacted_stores_the_redacted_text(tmp_path):
     log = _open(tmp_path, content="redacted")
-    log.append_sync("decision", payload(0), redacted={"request": "mail [EMAIL_1]"}, original={"request": CANARY})
+    log.append_sync(
+        "decision",
+        payload(0),
+        redacted={"request": "mail [EMAIL_1]"},
+        original={"request": CANARY},
+    )
     log.close()
     body = _rows(log.config.path)[0][2]
     assert b'"content":{"mode":"redacted","parts":{"request":"mail [EMAIL_1]"}}' in body
@@ -184,12 +240,17 @@ def test_content_redacted_stores_the_redacted_text(tmp_path):
 def test_content_encrypted_and_crypto_shredded(tmp_path):
     log = _open(tmp_path, content="encrypted")
     log.append_sync("decision", payload(0, tenant="acme"), original={"request": CANARY})
-    log.append_sync("decision", payload(1, tenant="globex"), original={"request": "globex text"})
+    log.append_sync(
+        "decision", payload(1, tenant="globex"), original={"request": "globex text"}
+    )
     log.close()
     db_bytes = log.config.path.read_bytes()
     assert CANARY.encode() not in db_bytes
     conn = sqlite3.connect(log.config.path)
-    blobs = {t: (k, bytes(b)) for t, k, b in conn.execute("SELECT tenant, key_id, blob FROM contents")}
+    blobs = {
+        t: (k, bytes(b))
+        for t, k, b in conn.execute("SELECT tenant, key_id, blob FROM contents")
+    }
     keys = ContentKeyStore(log.config.resolved_content_keys)
     assert keys.decrypt("acme", *blobs["acme"]) == {"request": CANARY}
     assert keys.shred("acme") == 1
@@ -200,7 +261,9 @@ def test_content_encrypted_and_crypto_shredded(tmp_path):
     key_bytes = log.config.resolved_content_keys.read_bytes()
     assert CANARY.encode() not in key_bytes
     report = verify_store(log.config.path, [log.verifier])
-    assert report.valid, [p.line() for p in report.problems]  # the chain commits to ciphertext hashes
+    assert report.valid, [
+        p.line() for p in report.problems
+    ]  # the chain commits to ciphertext hashes
 
 
 def test_encrypted_blob_tampering_is_detected(tmp_path):

@@ -21,7 +21,14 @@ from govproxy.audit.merkle import (
     verify_inclusion,
 )
 
-VECTORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "vectors" / "transparency-dev-merkle" / "testdata"
+VECTORS = (
+    Path(__file__).resolve().parents[2]
+    / ".."
+    / "shared"
+    / "vectors"
+    / "transparency-dev-merkle"
+    / "testdata"
+)
 
 
 def _vector_files(kind: str) -> list[Path]:
@@ -36,15 +43,27 @@ def _b64(v):
 
 def _skip_if_absent():
     if not VECTORS.is_dir():
-        pytest.skip(f"golden vectors not present at {VECTORS} (outside the shared workplace)")
+        pytest.skip(
+            f"golden vectors not present at {VECTORS} (outside the shared workplace)"
+        )
 
 
-@pytest.mark.parametrize("path", _vector_files("inclusion") or [None], ids=lambda p: p and "/".join(p.parts[-2:]))
+@pytest.mark.parametrize(
+    "path",
+    _vector_files("inclusion") or [None],
+    ids=lambda p: p and "/".join(p.parts[-2:]),
+)
 def test_inclusion_golden_vectors(path):
     _skip_if_absent()
     case = json.loads(path.read_text())
     proof = [_b64(p) for p in case["proof"] or []]
-    args = (case["leafIdx"], case["treeSize"], _b64(case["leafHash"]), proof, _b64(case["root"]))
+    args = (
+        case["leafIdx"],
+        case["treeSize"],
+        _b64(case["leafHash"]),
+        proof,
+        _b64(case["root"]),
+    )
     if case["wantErr"]:
         with pytest.raises(ProofError):
             verify_inclusion(*args)
@@ -52,12 +71,22 @@ def test_inclusion_golden_vectors(path):
         verify_inclusion(*args)
 
 
-@pytest.mark.parametrize("path", _vector_files("consistency") or [None], ids=lambda p: p and "/".join(p.parts[-2:]))
+@pytest.mark.parametrize(
+    "path",
+    _vector_files("consistency") or [None],
+    ids=lambda p: p and "/".join(p.parts[-2:]),
+)
 def test_consistency_golden_vectors(path):
     _skip_if_absent()
     case = json.loads(path.read_text())
     proof = [_b64(p) for p in case["proof"] or []]
-    args = (case["size1"], case["size2"], proof, _b64(case["root1"]), _b64(case["root2"]))
+    args = (
+        case["size1"],
+        case["size2"],
+        proof,
+        _b64(case["root1"]),
+        _b64(case["root2"]),
+    )
     if case["wantErr"]:
         with pytest.raises(ProofError):
             verify_consistency(*args)
@@ -67,17 +96,37 @@ def test_consistency_golden_vectors(path):
 
 def test_vectors_exercise_both_outcomes():
     _skip_if_absent()
-    cases = [json.loads(p.read_text()) for p in _vector_files("inclusion") + _vector_files("consistency")]
-    assert sum(c["wantErr"] for c in cases) > 50 and sum(not c["wantErr"] for c in cases) > 5
+    cases = [
+        json.loads(p.read_text())
+        for p in _vector_files("inclusion") + _vector_files("consistency")
+    ]
+    assert (
+        sum(c["wantErr"] for c in cases) > 50
+        and sum(not c["wantErr"] for c in cases) > 5
+    )
 
 
 def test_hashes_follow_rfc6962():
     assert EMPTY_ROOT == hashlib.sha256(b"").digest()
     assert leaf_hash(b"") == hashlib.sha256(b"\x00").digest()
     # RFC 6962 test leaves: the 8-leaf reference root used across CT implementations
-    leaves = [bytes.fromhex(x) for x in ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"]]
+    leaves = [
+        bytes.fromhex(x)
+        for x in [
+            "",
+            "00",
+            "10",
+            "2021",
+            "3031",
+            "40414243",
+            "5051525354555657",
+            "606162636465666768696a6b6c6d6e6f",
+        ]
+    ]
     root = root_from_leaves([leaf_hash(x) for x in leaves])
-    assert root.hex() == "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
+    assert (
+        root.hex() == "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
+    )
 
 
 def _recursive_root(leaves: list[bytes]) -> bytes:
@@ -94,11 +143,15 @@ def test_tree_roots_and_proofs_for_every_size_up_to_40():
     leaves = [leaf_hash(os.urandom(8)) for _ in range(40)]
     tree = MerkleTree(leaves)
     for n in range(41):
-        assert tree.root(n) == _recursive_root(leaves[:n]) == root_from_leaves(leaves[:n])
+        assert (
+            tree.root(n) == _recursive_root(leaves[:n]) == root_from_leaves(leaves[:n])
+        )
         for i in range(n):
             verify_inclusion(i, n, leaves[i], tree.inclusion_proof(i, n), tree.root(n))
         for m in range(1, n + 1):
-            verify_consistency(m, n, tree.consistency_proof(m, n), tree.root(m), tree.root(n))
+            verify_consistency(
+                m, n, tree.consistency_proof(m, n), tree.root(m), tree.root(n)
+            )
 
 
 def test_derived_proofs_reject_wrong_leaf_index_root_and_extra_elements():
@@ -118,7 +171,9 @@ def test_derived_proofs_reject_wrong_leaf_index_root_and_extra_elements():
         verify_consistency(7, 13, cons[:-1], tree.root(7), tree.root())
     other = MerkleTree(leaves[:7] + [leaf_hash(b"forged")] + leaves[8:])
     with pytest.raises(ProofError):
-        verify_consistency(7, 13, tree.consistency_proof(7, 13), tree.root(7), other.root())
+        verify_consistency(
+            7, 13, tree.consistency_proof(7, 13), tree.root(7), other.root()
+        )
 
 
 def test_truncate_restores_earlier_state():

@@ -68,13 +68,17 @@ def _check_types(value: Any, path: str) -> bool:
         return True
     if kind is int:
         if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
-            raise RecordRejected(f"{path}: integer outside ±(2^53-1); record it as a string")
+            raise RecordRejected(
+                f"{path}: integer outside ±(2^53-1); record it as a string"
+            )
         return True
     if isinstance(value, Mapping):
         ascii_keys = True
         for key, item in value.items():
             if type(key) is not str:
-                raise RecordRejected(f"{path}: object keys must be strings, got {type(key).__name__}")
+                raise RecordRejected(
+                    f"{path}: object keys must be strings, got {type(key).__name__}"
+                )
             if not key.isascii():
                 ascii_keys = False
             if not _check_types(item, f"{path}.{key}"):
@@ -91,7 +95,9 @@ def _check_types(value: Any, path: str) -> bool:
         raise RecordRejected(
             f"{path}: floats are not recorded; pass an integer in named units (e.g. cost_micro_usd, latency_us)"
         )
-    raise RecordRejected(f"{path}: {type(value).__name__} is not JSON; use str/int/bool/None/list/dict")
+    raise RecordRejected(
+        f"{path}: {type(value).__name__} is not JSON; use str/int/bool/None/list/dict"
+    )
 
 
 def _locate(value: Any, path: str, test: Any) -> str:
@@ -136,10 +142,14 @@ def canonical_payload(value: Any, path: str = "payload") -> bytes:
     # cheap substring gates in C before the (slower) regular expressions
     if any(f in lowered for f in _KEY_FRAGMENTS) and _FORBIDDEN_KEY.search(text):
         where = _locate(value, path, _is_forbidden_key) or path
-        raise RecordRejected(f"{where}: credential field; credentials are never recorded")
+        raise RecordRejected(
+            f"{where}: credential field; credentials are never recorded"
+        )
     if any(f in text for f in _VALUE_FRAGMENTS) and _CREDENTIAL_IN_JSON.search(text):
         where = _locate(value, path, _is_credential) or path
-        raise RecordRejected(f"{where}: value looks like a credential; credentials are never recorded")
+        raise RecordRejected(
+            f"{where}: value looks like a credential; credentials are never recorded"
+        )
     return data
 
 
@@ -208,15 +218,23 @@ def _encode(value: Any, path: str) -> bytes:
     try:
         fast = _quick_ascii_keys(value)
     except _Bad:
-        fast = _check_types(value, path)  # raises with the path, or accepts (e.g. StrEnum)
+        fast = _check_types(
+            value, path
+        )  # raises with the path, or accepts (e.g. StrEnum)
         if fast:
-            value = _plain(value)  # StrEnum, IntEnum, other Mappings, tuples → plain JSON types
+            value = _plain(
+                value
+            )  # StrEnum, IntEnum, other Mappings, tuples → plain JSON types
     try:
         if fast:
-            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+            return json.dumps(
+                value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ).encode()
         return rfc8785.dumps(value)
     except (UnicodeEncodeError, rfc8785.CanonicalizationError):
-        raise RecordRejected(f"{path}: contains text that is not valid Unicode (lone surrogate)") from None
+        raise RecordRejected(
+            f"{path}: contains text that is not valid Unicode (lone surrogate)"
+        ) from None
 
 
 def check_payload(value: Any, path: str = "payload") -> None:
@@ -248,7 +266,7 @@ def _reject_constant(text: str) -> Any:
     raise NonCanonical(f"non-JSON constant {text}")
 
 
-_FAST_OK = re.compile(rb'^[\x20-\x7e]*$')
+_FAST_OK = re.compile(rb"^[\x20-\x7e]*$")
 
 
 def parse_canonical(data: bytes) -> Any:
@@ -264,20 +282,29 @@ def parse_canonical(data: bytes) -> Any:
         raise NonCanonical("invalid UTF-8") from None
     try:
         value = json.loads(
-            text, parse_float=_reject_float, parse_int=_checked_int, parse_constant=_reject_constant
+            text,
+            parse_float=_reject_float,
+            parse_int=_checked_int,
+            parse_constant=_reject_constant,
         )
     except NonCanonical:
         raise
     except ValueError as exc:
-        raise NonCanonical(f"invalid JSON ({exc.msg if hasattr(exc, 'msg') else 'parse error'})") from None
+        raise NonCanonical(
+            f"invalid JSON ({exc.msg if hasattr(exc, 'msg') else 'parse error'})"
+        ) from None
     try:
         if _FAST_OK.match(data):
             # ASCII only: sort order by code point equals RFC 8785's UTF-16 order, escapes agree.
-            again = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+            again = json.dumps(
+                value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ).encode()
         else:
             again = rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, UnicodeEncodeError) as exc:
         raise NonCanonical(f"not canonicalisable ({type(exc).__name__})") from None
     if again != data:
-        raise NonCanonical("bytes differ from the canonical form (whitespace, key order, duplicates or escapes)")
+        raise NonCanonical(
+            "bytes differ from the canonical form (whitespace, key order, duplicates or escapes)"
+        )
     return value

@@ -41,7 +41,9 @@ def checkpoint_file_name(size: int, note: str) -> str:
     return f"{size:015d}-{hashlib.sha256(note.encode()).hexdigest()[:12]}.checkpoint"
 
 
-def write_checkpoint_file(checkpoint_dir: Path, origin: str, size: int, note: str) -> Path:
+def write_checkpoint_file(
+    checkpoint_dir: Path, origin: str, size: int, note: str
+) -> Path:
     directory = origin_dir(checkpoint_dir, origin)
     path = directory / checkpoint_file_name(size, note)
     atomic_write(path, note.encode())

@@ -14,8 +14,14 @@ from typing import Any
 
 from govproxy.audit.config import AuditConfig
 from govproxy.audit.errors import AuditError, NoteError
-from govproxy.audit.keys import init_key, load_signer, public_path, read_verifier_keys, retired_dir
-from govproxy.audit.store import StoreReader, StoredRecord, connect_readonly
+from govproxy.audit.keys import (
+    init_key,
+    load_signer,
+    public_path,
+    read_verifier_keys,
+    retired_dir,
+)
+from govproxy.audit.store import StoredRecord, StoreReader, connect_readonly
 
 EXIT_OK, EXIT_TAMPERED, EXIT_USAGE = 0, 1, 2
 
@@ -40,7 +46,11 @@ def _config(args: argparse.Namespace) -> AuditConfig:
 
 
 def _add_config(p: argparse.ArgumentParser, db: bool = True, key: bool = False) -> None:
-    p.add_argument("--config", "-c", help="govproxy YAML config (default: ./govproxy.yaml if present)")
+    p.add_argument(
+        "--config",
+        "-c",
+        help="govproxy YAML config (default: ./govproxy.yaml if present)",
+    )
     if db:
         p.add_argument("--db", help="audit store path (overrides audit.path)")
     if key:
@@ -54,7 +64,10 @@ def _keys_init(args: argparse.Namespace) -> int:
     cfg = _config(args)
     name = args.name or cfg.origin.replace("/", ".")
     verifier = init_key(cfg.signing_key, name)
-    print(f"created {cfg.signing_key} (mode 0600); verifier key in {public_path(cfg.signing_key)}:", file=sys.stderr)
+    print(
+        f"created {cfg.signing_key} (mode 0600); verifier key in {public_path(cfg.signing_key)}:",
+        file=sys.stderr,
+    )
     print(verifier.encode())
     return EXIT_OK
 
@@ -63,7 +76,10 @@ def _keys_rotate(args: argparse.Namespace) -> int:
     from govproxy.audit.rotation import rotate_signing_key
 
     old, new, state = rotate_signing_key(_config(args))
-    print(f"rotated {old.key_id} -> {new.key_id}; checkpoint at size {state.size} signed by both", file=sys.stderr)
+    print(
+        f"rotated {old.key_id} -> {new.key_id}; checkpoint at size {state.size} signed by both",
+        file=sys.stderr,
+    )
     print(new.encode())
     return EXIT_OK
 
@@ -96,9 +112,16 @@ def _verify(args: argparse.Namespace) -> int:
             return _err(f"{args.since_checkpoint}: cannot read checkpoint: {exc}")
     if args.db:
         db = Path(args.db)
-        cdir = Path(args.checkpoint_dir) if args.checkpoint_dir else db.parent / "checkpoints"
+        cdir = (
+            Path(args.checkpoint_dir)
+            if args.checkpoint_dir
+            else db.parent / "checkpoints"
+        )
         report = verify_store(
-            db, keys, checkpoint_dir=None if args.no_checkpoint_files else cdir, since_checkpoint=held
+            db,
+            keys,
+            checkpoint_dir=None if args.no_checkpoint_files else cdir,
+            since_checkpoint=held,
         )
     else:
         report = verify_bundle(Path(args.bundle), keys, since_checkpoint=held)
@@ -118,7 +141,12 @@ def _export(args: argparse.Namespace) -> int:
     signer = load_signer(cfg.signing_key)
     try:
         summary = export_bundle(
-            cfg.path, signer, Path(args.out), since=args.since, until=args.until, tenant=args.tenant
+            cfg.path,
+            signer,
+            Path(args.out),
+            since=args.since,
+            until=args.until,
+            tenant=args.tenant,
         )
     except ValueError as exc:
         return _err(str(exc))
@@ -134,9 +162,19 @@ def _line(rec: StoredRecord) -> str:
     try:
         value = json.loads(rec.body)
         p = value.get("payload", {})
-        keys = ("tenant", "app", "request_id", "decision", "status", "provider", "model")
+        keys = (
+            "tenant",
+            "app",
+            "request_id",
+            "decision",
+            "status",
+            "provider",
+            "model",
+        )
         extra = " ".join(f"{k}={p[k]}" for k in keys if k in p)
-        return f"{value.get('seq')} {value.get('ts')} {value.get('kind')} {extra}".rstrip()
+        return (
+            f"{value.get('seq')} {value.get('ts')} {value.get('kind')} {extra}".rstrip()
+        )
     except (ValueError, AttributeError):
         return f"{rec.seq} <unreadable record>"
 
@@ -185,7 +223,11 @@ def _show(args: argparse.Namespace) -> int:
                 keys = keys or ContentKeyStore(cfg.resolved_content_keys)
                 blob = reader.content(r.seq)
                 try:
-                    out["decrypted"] = keys.decrypt(blob["tenant"], blob["key_id"], blob["blob"]) if blob else None
+                    out["decrypted"] = (
+                        keys.decrypt(blob["tenant"], blob["key_id"], blob["blob"])
+                        if blob
+                        else None
+                    )
                 except AuditError as exc:
                     out["decrypted"] = f"<{exc}>"
             print(json.dumps(out, indent=2, ensure_ascii=False))
@@ -205,7 +247,9 @@ def _shred(args: argparse.Namespace) -> int:
         n = ContentKeyStore(cfg.resolved_content_keys).shred(args.tenant)
     finally:
         lock.release()
-    print(f"deleted {n} data key(s) of tenant {args.tenant!r}; its encrypted content is unrecoverable")
+    print(
+        f"deleted {n} data key(s) of tenant {args.tenant!r}; its encrypted content is unrecoverable"
+    )
     return EXIT_OK
 
 
@@ -222,11 +266,15 @@ def _guard(func: Any) -> Any:
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     keys = subparsers.add_parser("keys", help="audit signing keys (Ed25519)")
     ksub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
-    p = ksub.add_parser("init", help="create the signing key (0600); refuses to overwrite")
+    p = ksub.add_parser(
+        "init", help="create the signing key (0600); refuses to overwrite"
+    )
     _add_config(p, db=False, key=True)
     p.add_argument("--name", help="key name (default: origin with '/' as '.')")
     p.set_defaults(func=_guard(_keys_init))
-    p = ksub.add_parser("rotate", help="new key; the handover checkpoint is signed by both keys")
+    p = ksub.add_parser(
+        "rotate", help="new key; the handover checkpoint is signed by both keys"
+    )
     _add_config(p, key=True)
     p.set_defaults(func=_guard(_keys_rotate))
     p = ksub.add_parser("public", help="print the verifier (public) key")
@@ -236,14 +284,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     audit = subparsers.add_parser("audit", help="tamper-evident audit trail")
     asub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
-    p = asub.add_parser("verify", help="verify a store or an export bundle (exit 0 valid, 1 tampered, 2 error)")
+    p = asub.add_parser(
+        "verify",
+        help="verify a store or an export bundle (exit 0 valid, 1 tampered, 2 error)",
+    )
     p.add_argument("bundle", nargs="?", help="export bundle directory")
     p.add_argument("--db", help="verify this SQLite store instead of a bundle")
-    p.add_argument("--pubkey", action="append", required=True, help="trusted verifier key file (repeatable)")
+    p.add_argument(
+        "--pubkey",
+        action="append",
+        required=True,
+        help="trusted verifier key file (repeatable)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable report")
-    p.add_argument("--since-checkpoint", help="a checkpoint you hold: detect rollback against it")
-    p.add_argument("--checkpoint-dir", help="checkpoint files kept outside the DB (default: 'checkpoints' beside it)")
-    p.add_argument("--no-checkpoint-files", action="store_true", help="check only the checkpoints inside the DB")
+    p.add_argument(
+        "--since-checkpoint", help="a checkpoint you hold: detect rollback against it"
+    )
+    p.add_argument(
+        "--checkpoint-dir",
+        help="checkpoint files kept outside the DB (default: 'checkpoints' beside it)",
+    )
+    p.add_argument(
+        "--no-checkpoint-files",
+        action="store_true",
+        help="check only the checkpoints inside the DB",
+    )
     p.set_defaults(func=_guard(_verify))
     p = asub.add_parser("export", help="write a signed, verifiable bundle")
     _add_config(p, key=True)
@@ -255,15 +320,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p = asub.add_parser("tail", help="print the newest records")
     _add_config(p)
     p.add_argument("-n", type=int, default=20, help="how many (default 20)")
-    p.add_argument("--follow", "-f", action="store_true", help="keep printing new records")
+    p.add_argument(
+        "--follow", "-f", action="store_true", help="keep printing new records"
+    )
     p.add_argument("--json", action="store_true", help="print the canonical bytes")
     p.set_defaults(func=_guard(_tail))
-    p = asub.add_parser("show", help="show a record by seq or all records of a request id")
+    p = asub.add_parser(
+        "show", help="show a record by seq or all records of a request id"
+    )
     _add_config(p)
     p.add_argument("id", help="sequence number or request id")
-    p.add_argument("--decrypt", action="store_true", help="decrypt encrypted content (needs the tenant key store)")
+    p.add_argument(
+        "--decrypt",
+        action="store_true",
+        help="decrypt encrypted content (needs the tenant key store)",
+    )
     p.set_defaults(func=_guard(_show))
-    p = asub.add_parser("shred", help="crypto-shred a tenant's encrypted content (writer must be stopped)")
+    p = asub.add_parser(
+        "shred",
+        help="crypto-shred a tenant's encrypted content (writer must be stopped)",
+    )
     _add_config(p)
     p.add_argument("--tenant", required=True)
     p.set_defaults(func=_guard(_shred))

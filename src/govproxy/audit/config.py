@@ -37,27 +37,42 @@ class AuditConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: Path = Field(default=Path("audit/govproxy.db"), description="SQLite store (WAL)")
-    signing_key: Path = Field(default=Path("audit/keys/signing.key"), description="Ed25519 checkpoint key")
+    path: Path = Field(
+        default=Path("audit/govproxy.db"), description="SQLite store (WAL)"
+    )
+    signing_key: Path = Field(
+        default=Path("audit/keys/signing.key"), description="Ed25519 checkpoint key"
+    )
     checkpoint_dir: Path | None = Field(
-        default=None, description="signed checkpoints kept outside the DB; default: 'checkpoints' beside the DB"
+        default=None,
+        description="signed checkpoints kept outside the DB; default: 'checkpoints' beside the DB",
     )
     content_keys: Path | None = Field(
-        default=None, description="per-tenant data keys for content: encrypted; default: '<db>.content-keys.db' beside the DB"
+        default=None,
+        description="per-tenant data keys for content: encrypted; default: '<db>.content-keys.db' beside the DB",
     )
     content: ContentMode = ContentMode.NONE
     synchronous: Synchronous = Synchronous.NORMAL
     checkpoint_every_records: int = Field(default=1000, ge=1)
     checkpoint_every_seconds: float = Field(default=1.0, gt=0)
-    deployment: str = Field(default="govproxy", description="origin: the deployment this log belongs to")
-    instance: str = Field(default_factory=_default_instance, description="origin: this writer process/host")
-    max_batch: int = Field(default=2000, ge=1, description="records per grouped commit at most")
+    deployment: str = Field(
+        default="govproxy", description="origin: the deployment this log belongs to"
+    )
+    instance: str = Field(
+        default_factory=_default_instance,
+        description="origin: this writer process/host",
+    )
+    max_batch: int = Field(
+        default=2000, ge=1, description="records per grouped commit at most"
+    )
 
     @field_validator("deployment", "instance")
     @classmethod
     def _name(cls, v: str) -> str:
         if not _NAME.match(v):
-            raise ValueError("use 1-128 characters from A-Z a-z 0-9 . _ : - (no '/', spaces or '+')")
+            raise ValueError(
+                "use 1-128 characters from A-Z a-z 0-9 . _ : - (no '/', spaces or '+')"
+            )
         return v
 
     @property
@@ -67,7 +82,11 @@ class AuditConfig(BaseModel):
 
     @property
     def resolved_checkpoint_dir(self) -> Path:
-        return self.checkpoint_dir if self.checkpoint_dir is not None else self.path.parent / "checkpoints"
+        return (
+            self.checkpoint_dir
+            if self.checkpoint_dir is not None
+            else self.path.parent / "checkpoints"
+        )
 
     @property
     def resolved_content_keys(self) -> Path:

@@ -41,7 +41,9 @@ class ContentKeyStore:
         new = not path.exists()
         if new:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False
+        )
         self._conn.execute("PRAGMA secure_delete=ON")
         self._conn.execute("PRAGMA journal_mode=DELETE")
         self._conn.execute(
@@ -60,21 +62,27 @@ class ContentKeyStore:
             if hit:
                 return hit
             row = self._conn.execute(
-                "SELECT key_id, key FROM data_keys WHERE tenant=? ORDER BY rowid DESC LIMIT 1", (tenant,)
+                "SELECT key_id, key FROM data_keys WHERE tenant=? ORDER BY rowid DESC LIMIT 1",
+                (tenant,),
             ).fetchone()
             if row is None:
                 row = (os.urandom(8).hex(), AESGCM.generate_key(bit_length=256))
-                self._conn.execute("INSERT INTO data_keys VALUES (?,?,?)", (row[0], tenant, row[1]))
+                self._conn.execute(
+                    "INSERT INTO data_keys VALUES (?,?,?)", (row[0], tenant, row[1])
+                )
             self._active[tenant] = (row[0], bytes(row[1]))
             return self._active[tenant]
 
     def key(self, tenant: str, key_id: str) -> bytes:
         with self._lock:
             row = self._conn.execute(
-                "SELECT key FROM data_keys WHERE key_id=? AND tenant=?", (key_id, tenant)
+                "SELECT key FROM data_keys WHERE key_id=? AND tenant=?",
+                (key_id, tenant),
             ).fetchone()
         if row is None:
-            raise ContentShredded(f"data key {key_id} of this tenant was deleted (content crypto-shredded)")
+            raise ContentShredded(
+                f"data key {key_id} of this tenant was deleted (content crypto-shredded)"
+            )
         return bytes(row[0])
 
     def shred(self, tenant: str) -> int:
@@ -89,14 +97,18 @@ class ContentKeyStore:
         """Returns (key_id, nonce ‖ ciphertext) of the canonical JSON of ``parts``."""
         key_id, key = self.active_key(tenant)
         nonce = os.urandom(12)
-        return key_id, nonce + AESGCM(key).encrypt(nonce, canonical(dict(parts)), _aad(tenant, key_id))
+        return key_id, nonce + AESGCM(key).encrypt(
+            nonce, canonical(dict(parts)), _aad(tenant, key_id)
+        )
 
     def decrypt(self, tenant: str, key_id: str, blob: bytes) -> dict[str, str]:
         key = self.key(tenant, key_id)
         try:
             plain = AESGCM(key).decrypt(blob[:12], blob[12:], _aad(tenant, key_id))
         except InvalidTag:
-            raise AuditError("content does not decrypt under its tenant key (tampered blob)") from None
+            raise AuditError(
+                "content does not decrypt under its tenant key (tampered blob)"
+            ) from None
         value = parse_canonical(plain)
         if not isinstance(value, dict):
             raise AuditError("decrypted content is not an object")

@@ -43,7 +43,7 @@ class ExportSummary:
 def normalise_time(value: str) -> str:
     """An RFC 3339 / ISO date given by an operator → the records' ``ts`` form (UTC, µs, Z)."""
     try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"not an RFC 3339 time: {value!r}") from None
     if dt.tzinfo is None:
@@ -90,25 +90,42 @@ def export_bundle(
             tree = MerkleTree(reader.iter_hashes())
             head_size = min(head_size, tree.size)
             proofs = [
-                canonical({"proof": _b64(tree.inclusion_proof(s, head_size)), "seq": s, "tree_size": head_size})
+                canonical(
+                    {
+                        "proof": _b64(tree.inclusion_proof(s, head_size)),
+                        "seq": s,
+                        "tree_size": head_size,
+                    }
+                )
                 for s in seqs
                 if s < head_size
             ]
             files["proofs.jsonl"] = b"".join(p + b"\n" for p in proofs)
             sizes = sorted({c.size for c in checkpoints if c.size <= head_size})
             cons = [
-                canonical({"proof": _b64(tree.consistency_proof(s, head_size)), "size1": s, "size2": head_size})
+                canonical(
+                    {
+                        "proof": _b64(tree.consistency_proof(s, head_size)),
+                        "size1": s,
+                        "size2": head_size,
+                    }
+                )
                 for s in sizes
             ]
             files["consistency.jsonl"] = b"".join(c + b"\n" for c in cons)
         conn.execute("COMMIT")
     finally:
         conn.close()
-    origin = parse_signed_checkpoint(checkpoints[-1].note).checkpoint.origin if checkpoints else None
+    origin = (
+        parse_signed_checkpoint(checkpoints[-1].note).checkpoint.origin
+        if checkpoints
+        else None
+    )
     statement: dict[str, Any] = {
         "_type": "https://in-toto.io/Statement/v1",
         "subject": [
-            {"name": name, "digest": {"sha256": hashlib.sha256(data).hexdigest()}} for name, data in sorted(files.items())
+            {"name": name, "digest": {"sha256": hashlib.sha256(data).hexdigest()}}
+            for name, data in sorted(files.items())
         ],
         "predicateType": PREDICATE_TYPE,
         "predicate": {
@@ -127,7 +144,9 @@ def export_bundle(
         "signatures": [
             {
                 "keyid": signer.verifier.key_id,
-                "sig": base64.b64encode(signer.private.sign(dsse_pae(DSSE_PAYLOAD_TYPE, payload))).decode(),
+                "sig": base64.b64encode(
+                    signer.private.sign(dsse_pae(DSSE_PAYLOAD_TYPE, payload))
+                ).decode(),
             }
         ],
     }

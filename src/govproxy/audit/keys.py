@@ -15,7 +15,11 @@ import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+)
 
 from govproxy.audit.errors import KeyFileError
 from govproxy.audit.note import ALG_ED25519, Signer, VerifierKey
@@ -62,7 +66,9 @@ def load_signer(key_path: Path) -> Signer:
     try:
         text = key_path.read_text(encoding="ascii")
     except FileNotFoundError:
-        raise KeyFileError(f"{key_path}: no signing key; create one with 'govproxy keys init'") from None
+        raise KeyFileError(
+            f"{key_path}: no signing key; create one with 'govproxy keys init'"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise KeyFileError(f"{key_path}: cannot read signing key: {exc}") from None
     return decode_private(text)
@@ -82,7 +88,9 @@ def _write_new(path: Path, text: str, mode: int) -> None:
 
 def write_signer(key_path: Path, signer: Signer) -> None:
     if key_path.exists():
-        raise KeyFileError(f"{key_path}: already exists; refusing to overwrite a signing key")
+        raise KeyFileError(
+            f"{key_path}: already exists; refusing to overwrite a signing key"
+        )
     _write_new(key_path, encode_private(signer), 0o600)
     pub = public_path(key_path)
     if pub.exists():
@@ -93,7 +101,9 @@ def write_signer(key_path: Path, signer: Signer) -> None:
 def init_key(key_path: Path, name: str) -> VerifierKey:
     """``govproxy keys init``: a new Ed25519 key; refuses to overwrite an existing one."""
     if key_path.exists():
-        raise KeyFileError(f"{key_path}: already exists; refusing to overwrite a signing key")
+        raise KeyFileError(
+            f"{key_path}: already exists; refusing to overwrite a signing key"
+        )
     signer = Signer(name, Ed25519PrivateKey.generate())
     write_signer(key_path, signer)
     return signer.verifier
@@ -136,7 +146,11 @@ def read_verifier_keys(path: Path) -> list[VerifierKey]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise KeyFileError(f"{path}: cannot read public key: {exc}") from None
-    keys = [VerifierKey.decode(line) for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    keys = [
+        VerifierKey.decode(line)
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     if not keys:
         raise KeyFileError(f"{path}: no verifier key in file")
     return keys

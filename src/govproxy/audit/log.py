@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import json
 import logging
 import os
@@ -30,16 +31,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from govproxy.audit.canonical import canonical, canonical_payload, parse_canonical
 from govproxy.audit.checkpoint_files import read_checkpoint_files, write_checkpoint_file
 from govproxy.audit.config import AuditConfig, ContentMode, Synchronous
 from govproxy.audit.content import ALGORITHM, ContentKeyStore, blob_digest
-from govproxy.audit.errors import AuditClosed, NoteError, ProofError, RecordRejected, StoreError
+from govproxy.audit.errors import (
+    AuditClosed,
+    NoteError,
+    ProofError,
+    RecordRejected,
+    StoreError,
+)
 from govproxy.audit.keys import ensure_signing_key, known_verifiers, load_signer
 from govproxy.audit.merkle import MerkleTree, leaf_hash, verify_consistency
-from govproxy.audit.note import Checkpoint, Signer, VerifierKey, parse_signed_checkpoint, sign_checkpoint
+from govproxy.audit.note import (
+    Checkpoint,
+    Signer,
+    VerifierKey,
+    parse_signed_checkpoint,
+    sign_checkpoint,
+)
 from govproxy.audit.store import StoreReader, WriterLock, connect
 
 log = logging.getLogger("govproxy.audit")
@@ -79,7 +92,9 @@ def rfc3339(ns: int) -> str:
     """RFC 3339 UTC with microseconds; the date part is cached per second (hot path)."""
     sec, rest = divmod(ns, 1_000_000_000)
     if _second_cache[0] != sec:
-        _second_cache[1] = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second_cache[1] = datetime.fromtimestamp(sec, UTC).strftime(
+            "%Y-%m-%dT%H:%M:%S"
+        )
         _second_cache[0] = sec
     return f"{_second_cache[1]}.{rest // 1000:06d}Z"
 
@@ -94,12 +109,18 @@ class _Pending:
     original: dict[str, str] | None
     future: concurrent.futures.Future[RecordRef] | None  # sync callers
     submitted_ns: int = 0
-    afuture: asyncio.Future[RecordRef] | None = None  # async callers: settled in bulk per loop
+    afuture: asyncio.Future[RecordRef] | None = (
+        None  # async callers: settled in bulk per loop
+    )
     loop: asyncio.AbstractEventLoop | None = None
 
     def accept(self) -> bool:
         """False when a sync caller cancelled before the writer took the record."""
-        return self.future.set_running_or_notify_cancel() if self.future is not None else True
+        return (
+            self.future.set_running_or_notify_cancel()
+            if self.future is not None
+            else True
+        )
 
 
 @dataclass
@@ -112,7 +133,9 @@ class _Control:
 def _text_parts(value: Mapping[str, str] | None, name: str) -> dict[str, str] | None:
     if value is None:
         return None
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
         raise RecordRejected(f"{name}: content must map part names to strings")
     return dict(value)
 
@@ -128,23 +151,34 @@ class AuditLog:
         self._lock.acquire()
         try:
             self._conn = connect(config.path, config.synchronous.value)
-            self._conn.execute("PRAGMA wal_autocheckpoint=0")  # the publisher checkpoints the WAL
+            self._conn.execute(
+                "PRAGMA wal_autocheckpoint=0"
+            )  # the publisher checkpoints the WAL
             self._load_state()
         except BaseException:
             self._lock.release()
             raise
         self._keys = (
-            ContentKeyStore(config.resolved_content_keys) if config.content is ContentMode.ENCRYPTED else None
+            ContentKeyStore(config.resolved_content_keys)
+            if config.content is ContentMode.ENCRYPTED
+            else None
         )
         self._queue: queue.SimpleQueue[_Pending | _Control] = queue.SimpleQueue()
         self._closed = False
         # Signing I/O (fsync, checkpoint files, checkpoint row, WAL checkpoint) runs on a
         # publisher thread with its own connection, so commits never wait for a disk flush.
-        self._publish_queue: queue.SimpleQueue[tuple[int, bytes, list[Signer], concurrent.futures.Future[SignedState]] | None] = queue.SimpleQueue()
+        self._publish_queue: queue.SimpleQueue[
+            tuple[int, bytes, list[Signer], concurrent.futures.Future[SignedState]]
+            | None
+        ] = queue.SimpleQueue()
         self._inflight: concurrent.futures.Future[SignedState] | None = None
-        self._publisher = threading.Thread(target=self._publish_loop, name="govproxy-audit-signer", daemon=True)
+        self._publisher = threading.Thread(
+            target=self._publish_loop, name="govproxy-audit-signer", daemon=True
+        )
         self._publisher.start()
-        self._thread = threading.Thread(target=self._run, name="govproxy-audit-writer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="govproxy-audit-writer", daemon=True
+        )
         self._thread.start()
         atexit.register(self.close)
 
@@ -154,7 +188,9 @@ class AuditLog:
     def open(cls, config: AuditConfig, *, generate_key: bool = False) -> AuditLog:
         """Open the store for writing. ``generate_key=True`` (``govproxy run``) creates a missing key."""
         if generate_key:
-            signer, _ = ensure_signing_key(config.signing_key, config.origin.replace("/", "."))
+            signer, _ = ensure_signing_key(
+                config.signing_key, config.origin.replace("/", ".")
+            )
         else:
             signer = load_signer(config.signing_key)
         return cls(config, signer)
@@ -162,10 +198,16 @@ class AuditLog:
     def _load_state(self) -> None:
         reader = StoreReader(self._conn)
         meta = reader.meta()
-        want = {"schema": "1", "deployment": self.config.deployment, "instance": self.config.instance}
+        want = {
+            "schema": "1",
+            "deployment": self.config.deployment,
+            "instance": self.config.instance,
+        }
         if not meta:
             self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.executemany("INSERT INTO meta VALUES (?,?)", sorted(want.items()))
+            self._conn.executemany(
+                "INSERT INTO meta VALUES (?,?)", sorted(want.items())
+            )
             self._conn.execute("COMMIT")
         elif any(meta.get(k) != v for k, v in want.items()):
             raise StoreError(
@@ -185,9 +227,15 @@ class AuditLog:
             try:
                 self._epoch = int(json.loads(last.body)["origin"]["epoch"]) + 1
             except (ValueError, KeyError, TypeError):
-                raise StoreError(f"{self.config.path}: last record is unreadable; run 'govproxy audit verify'") from None
+                raise StoreError(
+                    f"{self.config.path}: last record is unreadable; run 'govproxy audit verify'"
+                ) from None
         self._origin_bytes = canonical(
-            {"deployment": self.config.deployment, "epoch": self._epoch, "instance": self.config.instance}
+            {
+                "deployment": self.config.deployment,
+                "epoch": self._epoch,
+                "instance": self.config.instance,
+            }
         )
         self._rollback: str | None = None
         self._last_signed: SignedState | None = None
@@ -199,9 +247,17 @@ class AuditLog:
 
     def _check_signed_history(self, reader: StoreReader) -> None:
         """Compare every checkpoint we ever signed (DB and files) with the stored tree."""
-        verifiers = {(k.name, k.hash): k for k in [self._signer.verifier, *known_verifiers(self.config.signing_key)]}
+        verifiers = {
+            (k.name, k.hash): k
+            for k in [self._signer.verifier, *known_verifiers(self.config.signing_key)]
+        }
         notes = [c.note for c in reader.checkpoints()]
-        notes += [text for _, text in read_checkpoint_files(self.config.resolved_checkpoint_dir, self.origin)]
+        notes += [
+            text
+            for _, text in read_checkpoint_files(
+                self.config.resolved_checkpoint_dir, self.origin
+            )
+        ]
         for text in notes:
             try:
                 note = parse_signed_checkpoint(text)
@@ -211,7 +267,8 @@ class AuditLog:
             if cp.origin != self.origin:
                 continue
             if not any(
-                (k := verifiers.get((s.name, s.hash))) is not None and k.verify(note.message, s.signature)
+                (k := verifiers.get((s.name, s.hash))) is not None
+                and k.verify(note.message, s.signature)
                 for s in note.signatures
             ):
                 continue
@@ -221,13 +278,19 @@ class AuditLog:
                     "the store was rolled back or truncated"
                 )
             elif self._tree.root(cp.size) != cp.root:
-                self._alarm(f"the stored tree at size {cp.size} differs from the checkpoint we signed: fork or rewrite")
+                self._alarm(
+                    f"the stored tree at size {cp.size} differs from the checkpoint we signed: fork or rewrite"
+                )
             if self._last_signed is None or cp.size > self._last_signed.size:
                 self._last_signed = SignedState(cp.size, cp.root, text)
 
     def _alarm(self, reason: str) -> None:
         self._rollback = self._rollback or reason
-        log.critical("AUDIT ROLLBACK DETECTED in %s: %s. Refusing to sign checkpoints.", self.config.path, reason)
+        log.critical(
+            "AUDIT ROLLBACK DETECTED in %s: %s. Refusing to sign checkpoints.",
+            self.config.path,
+            reason,
+        )
 
     # ------------------------------------------------------------------ public API
 
@@ -337,13 +400,17 @@ class AuditLog:
         timeout: float | None = 30.0,
     ) -> RecordRef:
         """Blocking variant for the CLI and tests (never call it on the event loop)."""
-        return self.submit(kind, payload, redacted=redacted, original=original).result(timeout)
+        return self.submit(kind, payload, redacted=redacted, original=original).result(
+            timeout
+        )
 
     def checkpoint_now(self, timeout: float | None = 30.0) -> SignedState | None:
         """Sign a checkpoint over everything appended so far (None if refused or nothing new)."""
         return self._control("checkpoint").result(timeout)
 
-    def rotate(self, new_signer: Signer, timeout: float | None = 30.0) -> SignedState | None:
+    def rotate(
+        self, new_signer: Signer, timeout: float | None = 30.0
+    ) -> SignedState | None:
         """Record a key rotation and sign a checkpoint with both the old and the new key."""
         return self._control("rotate", signer=new_signer).result(timeout)
 
@@ -370,7 +437,7 @@ class AuditLog:
             self._lock.release()
             atexit.unregister(self.close)
 
-    def __enter__(self) -> AuditLog:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -471,7 +538,12 @@ class AuditLog:
             return None
         if self._publishing():
             return 0.005  # poll until the publisher is free; never spin
-        return max(0.0, self._pending_since + self.config.checkpoint_every_seconds - time.monotonic())
+        return max(
+            0.0,
+            self._pending_since
+            + self.config.checkpoint_every_seconds
+            - time.monotonic(),
+        )
 
     def _checkpoint_due(self) -> bool:
         if self._publishing():
@@ -483,15 +555,28 @@ class AuditLog:
             return False
         if pending >= self.config.checkpoint_every_records:
             return True
-        return self._pending_since is not None and time.monotonic() - self._pending_since >= self.config.checkpoint_every_seconds
+        return (
+            self._pending_since is not None
+            and time.monotonic() - self._pending_since
+            >= self.config.checkpoint_every_seconds
+        )
 
-    def _build(self, item: _Pending, seq: int, prev: str) -> tuple[bytes, str, tuple[Any, ...] | None]:
+    def _build(
+        self, item: _Pending, seq: int, prev: str
+    ) -> tuple[bytes, str, tuple[Any, ...] | None]:
         content = item.redacted
         content_row = None
         if item.original is not None and self._keys is not None:
             tenant = item.tenant or "_default"
             key_id, blob = self._keys.encrypt(tenant, item.original)
-            content = canonical({"alg": ALGORITHM, "key": key_id, "mode": "encrypted", "sha256": blob_digest(blob)})
+            content = canonical(
+                {
+                    "alg": ALGORITHM,
+                    "key": key_id,
+                    "mode": "encrypted",
+                    "sha256": blob_digest(blob),
+                }
+            )
             content_row = (seq, tenant, key_id, blob)
         ts = rfc3339(item.submitted_ns or time.time_ns())
         body = b"".join(
@@ -535,18 +620,26 @@ class AuditLog:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.executemany(
-                    "INSERT INTO records (seq, hash, body, kind, ts, tenant, request_id) VALUES (?,?,?,?,?,?,?)", rows
+                    "INSERT INTO records (seq, hash, body, kind, ts, tenant, request_id) VALUES (?,?,?,?,?,?,?)",
+                    rows,
                 )
                 if contents:
-                    self._conn.executemany("INSERT INTO contents (seq, tenant, key_id, blob) VALUES (?,?,?,?)", contents)
+                    self._conn.executemany(
+                        "INSERT INTO contents (seq, tenant, key_id, blob) VALUES (?,?,?,?)",
+                        contents,
+                    )
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure must reach the waiting callers
             self._tree.truncate_to(start_size)
             self._prev = start_prev
-            log.error("audit: grouped commit of %d records failed: %s", len(batch), type(exc).__name__)
+            log.error(
+                "audit: grouped commit of %d records failed: %s",
+                len(batch),
+                type(exc).__name__,
+            )
             err = StoreError(f"audit record not stored ({type(exc).__name__})")
             _settle([(item, None, err) for item in batch])
             return
@@ -564,7 +657,12 @@ class AuditLog:
                 old = self._signer
                 item = _Pending(
                     KEY_ROTATION,
-                    canonical({"new_key": new.verifier.encode(), "old_key": old.verifier.encode()}),
+                    canonical(
+                        {
+                            "new_key": new.verifier.encode(),
+                            "old_key": old.verifier.encode(),
+                        }
+                    ),
                     None,
                     None,
                     None,
@@ -581,7 +679,7 @@ class AuditLog:
                 ctl.future.set_result(state)
             else:
                 raise ValueError(ctl.action)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported to the caller through its future
             ctl.future.set_exception(exc)
 
     def _fsync_store(self) -> None:
@@ -599,16 +697,18 @@ class AuditLog:
             finally:
                 os.close(fd)
 
-    def _sign(self, force: bool = False, extra: list[Signer] | None = None, wait: bool = True) -> SignedState | None:
+    def _sign(
+        self, force: bool = False, extra: list[Signer] | None = None, wait: bool = True
+    ) -> SignedState | None:
         """Writer thread: decide and *prove* (consistency with the last signed checkpoint),
         then hand the I/O to the publisher. ``wait`` blocks until it is published."""
         if self._inflight is not None:
             if not wait and not self._inflight.done():
                 return None
-            try:
+            with contextlib.suppress(
+                Exception
+            ):  # already logged by the publisher; retried below
                 self._inflight.result()
-            except Exception:  # already logged by the publisher; we retry below
-                pass
             self._inflight = None
         size = self._tree.size
         last = self._last_signed
@@ -617,11 +717,17 @@ class AuditLog:
         if last is not None and last.size == size and not extra:
             return last
         if self._rollback:
-            self._pending_since = None  # re-armed by the next commit; never spin on a refusal
+            self._pending_since = (
+                None  # re-armed by the next commit; never spin on a refusal
+            )
             now = time.monotonic()
             if now - self._last_alarm > 10:
                 self._last_alarm = now
-                log.critical("AUDIT: refusing to sign a checkpoint for %s: %s", self.config.path, self._rollback)
+                log.critical(
+                    "AUDIT: refusing to sign a checkpoint for %s: %s",
+                    self.config.path,
+                    self._rollback,
+                )
             return None
         root = self._tree.root()
         if last is not None:
@@ -631,7 +737,9 @@ class AuditLog:
                 proof = self._tree.consistency_proof(last.size, size)
                 verify_consistency(last.size, size, proof, last.root, root)
             except ProofError as exc:
-                self._alarm(f"new tree does not extend the last signed checkpoint ({exc})")
+                self._alarm(
+                    f"new tree does not extend the last signed checkpoint ({exc})"
+                )
                 self._pending_since = None
                 return None
         self._pending_since = None
@@ -649,7 +757,9 @@ class AuditLog:
                 try:
                     self._fsync_store()  # only then may a signature vouch for these records
                     note = sign_checkpoint(Checkpoint(self.origin, size, root), signers)
-                    write_checkpoint_file(self.config.resolved_checkpoint_dir, self.origin, size, note)
+                    write_checkpoint_file(
+                        self.config.resolved_checkpoint_dir, self.origin, size, note
+                    )
                     conn.execute("BEGIN IMMEDIATE")
                     try:
                         conn.execute(
@@ -663,20 +773,31 @@ class AuditLog:
                     state = SignedState(size, root, note)
                     self._last_signed = state
                     fut.set_result(state)
-                except Exception as exc:
-                    log.error("audit: publishing the checkpoint at size %d failed: %s", size, exc)
+                except Exception as exc:  # noqa: BLE001 - logged, reported, retried at the next checkpoint
+                    log.error(
+                        "audit: publishing the checkpoint at size %d failed: %s",
+                        size,
+                        exc,
+                    )
                     fut.set_exception(exc)
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # the DB-file fsync happens here, off the commit path
+                    conn.execute(
+                        "PRAGMA wal_checkpoint(PASSIVE)"
+                    )  # the DB-file fsync happens here, off the commit path
                 except sqlite3.Error:
                     pass
         finally:
             conn.close()
 
 
-def _settle(results: list[tuple[_Pending, RecordRef | None, BaseException | None]]) -> None:
+def _settle(
+    results: list[tuple[_Pending, RecordRef | None, BaseException | None]],
+) -> None:
     """Resolve waiters: sync futures directly, asyncio futures in one callback per loop."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[RecordRef], RecordRef | None, BaseException | None]]] = {}
+    by_loop: dict[
+        asyncio.AbstractEventLoop,
+        list[tuple[asyncio.Future[RecordRef], RecordRef | None, BaseException | None]],
+    ] = {}
     for item, ref, err in results:
         if item.future is not None:
             if err is not None:
@@ -692,9 +813,15 @@ def _settle(results: list[tuple[_Pending, RecordRef | None, BaseException | None
             pass
 
 
-def _settle_async(waiters: list[tuple[asyncio.Future[RecordRef], RecordRef | None, BaseException | None]]) -> None:
+def _settle_async(
+    waiters: list[
+        tuple[asyncio.Future[RecordRef], RecordRef | None, BaseException | None]
+    ],
+) -> None:
     for fut, ref, err in waiters:
-        if fut.done():  # the awaiting task was cancelled; the record is stored regardless
+        if (
+            fut.done()
+        ):  # the awaiting task was cancelled; the record is stored regardless
             continue
         if err is not None:
             fut.set_exception(err)
@@ -706,5 +833,5 @@ def decode_record(body: bytes) -> dict[str, Any]:
     """Parse stored bytes, insisting they are canonical (for show/tail/export)."""
     value = parse_canonical(body)
     if not isinstance(value, dict):
-        raise ValueError("record is not an object")
+        raise TypeError("record is not an object")
     return value

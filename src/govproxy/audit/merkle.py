@@ -53,7 +53,10 @@ class MerkleTree:
         index, level = self._size - 1, 0
         while index & 1:  # a right child completed a pair: build its parent
             row = levels[level]
-            parent = node_hash(bytes(row[(index - 1) * 32 : index * 32]), bytes(row[index * 32 : (index + 1) * 32]))
+            parent = node_hash(
+                bytes(row[(index - 1) * 32 : index * 32]),
+                bytes(row[index * 32 : (index + 1) * 32]),
+            )
             level += 1
             if len(levels) == level:
                 levels.append(bytearray())
@@ -137,7 +140,9 @@ class MerkleTree:
 
 def root_from_leaves(leaves: Sequence[bytes]) -> bytes:
     """MTH over a list of leaf hashes without keeping the tree."""
-    stack: list[tuple[int, bytes]] = []  # (height, hash) of complete subtrees, left to right
+    stack: list[
+        tuple[int, bytes]
+    ] = []  # (height, hash) of complete subtrees, left to right
     for h in leaves:
         height, node = 0, h
         while stack and stack[-1][0] == height:
@@ -158,7 +163,9 @@ def _check_hash(value: bytes, what: str) -> None:
         raise ProofError(f"{what} is {len(value)} bytes, not {HASH_SIZE}")
 
 
-def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
+def root_from_inclusion_proof(
+    index: int, size: int, leaf: bytes, proof: Sequence[bytes]
+) -> bytes:
     """RFC 9162 §2.1.3.2: the root implied by an inclusion proof."""
     if not 0 <= index < size:
         raise ProofError(f"leaf index {index} not below tree size {size}")
@@ -183,12 +190,16 @@ def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequenc
     return r
 
 
-def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes) -> None:
+def verify_inclusion(
+    index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes
+) -> None:
     if root_from_inclusion_proof(index, size, leaf, proof) != root:
         raise ProofError("inclusion proof does not lead to the root")
 
 
-def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes) -> None:
+def verify_consistency(
+    size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
+) -> None:
     """RFC 9162 §2.1.4.2, with the edge cases of transparency-dev/merkle (size1 = 0 is refused)."""
     if size2 < size1:
         raise ProofError(f"size2 {size2} < size1 {size1}")

@@ -16,7 +16,10 @@ import re
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from govproxy.audit.errors import NoteError
@@ -31,7 +34,9 @@ def _raw_public(pub: Ed25519PublicKey) -> bytes:
 
 
 def key_hash(name: str, pub: Ed25519PublicKey) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + bytes([ALG_ED25519]) + _raw_public(pub)).digest()[:4]
+    return hashlib.sha256(
+        name.encode() + b"\n" + bytes([ALG_ED25519]) + _raw_public(pub)
+    ).digest()[:4]
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,12 @@ class Checkpoint:
     extensions: tuple[str, ...] = ()
 
     def body(self) -> str:
-        lines = [self.origin, str(self.size), base64.b64encode(self.root).decode(), *self.extensions]
+        lines = [
+            self.origin,
+            str(self.size),
+            base64.b64encode(self.root).decode(),
+            *self.extensions,
+        ]
         return "".join(line + "\n" for line in lines)
 
 
@@ -150,7 +160,9 @@ def parse_signed_checkpoint(text: str) -> SignedCheckpoint:
     except binascii.Error:
         raise NoteError("checkpoint root is not base64") from None
     if len(root) != 32 or any(not e for e in ext):
-        raise NoteError("checkpoint root is not 32 bytes or has an empty extension line")
+        raise NoteError(
+            "checkpoint root is not 32 bytes or has an empty extension line"
+        )
     signatures = []
     for line in sigs[:-1].split("\n"):
         if not line.startswith(_SIG_PREFIX):
@@ -174,7 +186,9 @@ class SignatureCheck:
     unknown: list[str]  # key ids of signatures by keys we do not trust
 
 
-def check_signatures(note: SignedCheckpoint, trusted: dict[tuple[str, bytes], VerifierKey]) -> SignatureCheck:
+def check_signatures(
+    note: SignedCheckpoint, trusted: dict[tuple[str, bytes], VerifierKey]
+) -> SignatureCheck:
     result = SignatureCheck([], [], [])
     for sig in note.signatures:
         key = trusted.get((sig.name, sig.hash))

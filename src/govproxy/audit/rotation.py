@@ -16,18 +16,28 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from govproxy.audit.checkpoint_files import atomic_write
 from govproxy.audit.config import AuditConfig
 from govproxy.audit.errors import KeyFileError
-from govproxy.audit.keys import _write_new, encode_private, load_signer, public_path, retired_dir
+from govproxy.audit.keys import (
+    _write_new,
+    encode_private,
+    load_signer,
+    public_path,
+    retired_dir,
+)
 from govproxy.audit.log import AuditLog, SignedState
 from govproxy.audit.note import Signer, VerifierKey
 
 
-def rotate_signing_key(config: AuditConfig) -> tuple[VerifierKey, VerifierKey, SignedState]:
+def rotate_signing_key(
+    config: AuditConfig,
+) -> tuple[VerifierKey, VerifierKey, SignedState]:
     """Returns (old verifier, new verifier, the dual-signed checkpoint). Needs the writer lock."""
     key_path = config.signing_key
     old = load_signer(key_path)
     pending = key_path.with_name(key_path.name + ".new")
     if pending.exists():
-        raise KeyFileError(f"{pending}: an earlier rotation did not finish; inspect and remove it first")
+        raise KeyFileError(
+            f"{pending}: an earlier rotation did not finish; inspect and remove it first"
+        )
     new = Signer(old.name, Ed25519PrivateKey.generate())
     _write_new(pending, encode_private(new), 0o600)
     log = AuditLog(config, old)

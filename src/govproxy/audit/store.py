@@ -29,15 +29,29 @@ def create_schema(conn: sqlite3.Connection) -> None:
     if "records" in db.table_names():
         return
     db["records"].create(
-        {"seq": int, "hash": bytes, "body": bytes, "kind": str, "ts": str, "tenant": str, "request_id": str},
+        {
+            "seq": int,
+            "hash": bytes,
+            "body": bytes,
+            "kind": str,
+            "ts": str,
+            "tenant": str,
+            "request_id": str,
+        },
         pk="seq",
         not_null={"hash", "body", "kind", "ts"},
     )
     db["records"].create_index(["request_id"], index_name="records_request_id")
     db["checkpoints"].create(
-        {"id": int, "size": int, "root": bytes, "note": str, "created": str}, pk="id", not_null={"size", "root", "note"}
+        {"id": int, "size": int, "root": bytes, "note": str, "created": str},
+        pk="id",
+        not_null={"size", "root", "note"},
     )
-    db["contents"].create({"seq": int, "tenant": str, "key_id": str, "blob": bytes}, pk="seq", not_null={"blob"})
+    db["contents"].create(
+        {"seq": int, "tenant": str, "key_id": str, "blob": bytes},
+        pk="seq",
+        not_null={"blob"},
+    )
     db["meta"].create({"key": str, "value": str}, pk="key")
     for table in APPEND_ONLY_TABLES:
         for op in ("UPDATE", "DELETE"):
@@ -68,7 +82,9 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
     if not path.exists():
         raise StoreError(f"{path}: no audit store")
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, check_same_thread=False
+        )
         conn.execute("PRAGMA busy_timeout=5000")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
@@ -125,17 +141,26 @@ class StoreReader:
         self.db = sqlite_utils.Database(conn)
 
     def meta(self) -> dict[str, str]:
-        return {row["key"]: row["value"] for row in self.db.query("SELECT key, value FROM meta")}
+        return {
+            row["key"]: row["value"]
+            for row in self.db.query("SELECT key, value FROM meta")
+        }
 
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM records").fetchone()[0])
 
-    def iter_records(self, start: int = 0, batch: int = 20000) -> Iterator[StoredRecord]:
+    def iter_records(
+        self, start: int = 0, batch: int = 20000
+    ) -> Iterator[StoredRecord]:
         """All rows in seq order, including rows whose seq column is not where it should be."""
-        cur = self.conn.execute("SELECT seq, hash, body FROM records WHERE seq >= ? ORDER BY seq", (start,))
+        cur = self.conn.execute(
+            "SELECT seq, hash, body FROM records WHERE seq >= ? ORDER BY seq", (start,)
+        )
         while rows := cur.fetchmany(batch):
             for seq, h, body in rows:
-                yield StoredRecord(seq, bytes(h) if h is not None else b"", _as_bytes(body))
+                yield StoredRecord(
+                    seq, bytes(h) if h is not None else b"", _as_bytes(body)
+                )
 
     def iter_hashes(self) -> Iterator[bytes]:
         cur = self.conn.execute("SELECT hash FROM records ORDER BY seq")
@@ -144,16 +169,21 @@ class StoreReader:
                 yield bytes(h)
 
     def last_record(self) -> StoredRecord | None:
-        row = self.conn.execute("SELECT seq, hash, body FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+        row = self.conn.execute(
+            "SELECT seq, hash, body FROM records ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
         return StoredRecord(row[0], bytes(row[1]), _as_bytes(row[2])) if row else None
 
     def record(self, seq: int) -> StoredRecord | None:
-        row = self.conn.execute("SELECT seq, hash, body FROM records WHERE seq=?", (seq,)).fetchone()
+        row = self.conn.execute(
+            "SELECT seq, hash, body FROM records WHERE seq=?", (seq,)
+        ).fetchone()
         return StoredRecord(row[0], bytes(row[1]), _as_bytes(row[2])) if row else None
 
     def records_by_request(self, request_id: str) -> list[StoredRecord]:
         rows = self.conn.execute(
-            "SELECT seq, hash, body FROM records WHERE request_id=? ORDER BY seq", (request_id,)
+            "SELECT seq, hash, body FROM records WHERE request_id=? ORDER BY seq",
+            (request_id,),
         ).fetchall()
         return [StoredRecord(r[0], bytes(r[1]), _as_bytes(r[2])) for r in rows]
 
@@ -161,9 +191,13 @@ class StoreReader:
         rows = self.conn.execute(
             "SELECT seq, hash, body FROM records ORDER BY seq DESC LIMIT ?", (n,)
         ).fetchall()
-        return [StoredRecord(r[0], bytes(r[1]), _as_bytes(r[2])) for r in reversed(rows)]
+        return [
+            StoredRecord(r[0], bytes(r[1]), _as_bytes(r[2])) for r in reversed(rows)
+        ]
 
-    def filtered_seqs(self, since: str | None, until: str | None, tenant: str | None) -> list[int]:
+    def filtered_seqs(
+        self, since: str | None, until: str | None, tenant: str | None
+    ) -> list[int]:
         where, args = [], []
         if since:
             where.append("ts >= ?")
@@ -174,24 +208,39 @@ class StoreReader:
         if tenant is not None:
             where.append("tenant = ?")
             args.append(tenant)
-        sql = "SELECT seq FROM records" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
+        sql = (
+            "SELECT seq FROM records"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY seq"
+        )
         return [r[0] for r in self.conn.execute(sql, args)]
 
     def checkpoints(self) -> list[StoredCheckpoint]:
-        rows = self.conn.execute("SELECT id, size, root, note FROM checkpoints ORDER BY id").fetchall()
+        rows = self.conn.execute(
+            "SELECT id, size, root, note FROM checkpoints ORDER BY id"
+        ).fetchall()
         return [StoredCheckpoint(r[0], r[1], bytes(r[2]), r[3]) for r in rows]
 
     def content(self, seq: int) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT tenant, key_id, blob FROM contents WHERE seq=?", (seq,)).fetchone()
-        return {"tenant": row[0], "key_id": row[1], "blob": bytes(row[2])} if row else None
+        row = self.conn.execute(
+            "SELECT tenant, key_id, blob FROM contents WHERE seq=?", (seq,)
+        ).fetchone()
+        return (
+            {"tenant": row[0], "key_id": row[1], "blob": bytes(row[2])} if row else None
+        )
 
     def content_blobs(self) -> dict[int, bytes]:
-        return {r[0]: bytes(r[1]) for r in self.conn.execute("SELECT seq, blob FROM contents")}
+        return {
+            r[0]: bytes(r[1])
+            for r in self.conn.execute("SELECT seq, blob FROM contents")
+        }
 
 
 def _as_bytes(value: Any) -> bytes:
     if isinstance(value, bytes):
         return value
-    if isinstance(value, str):  # an attacker may store TEXT; verification must still see its bytes
+    if isinstance(
+        value, str
+    ):  # an attacker may store TEXT; verification must still see its bytes
         return value.encode("utf-8", errors="surrogateescape")
     return bytes(value)

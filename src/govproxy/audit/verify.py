@@ -21,30 +21,54 @@ from typing import Any
 from govproxy.audit.canonical import NonCanonical, parse_canonical
 from govproxy.audit.checkpoint_files import read_checkpoint_files
 from govproxy.audit.errors import NoteError, ProofError, StoreError
-from govproxy.audit.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
-from govproxy.audit.note import SignedCheckpoint, VerifierKey, check_signatures, parse_signed_checkpoint
+from govproxy.audit.merkle import (
+    MerkleTree,
+    leaf_hash,
+    verify_consistency,
+    verify_inclusion,
+)
+from govproxy.audit.note import (
+    SignedCheckpoint,
+    VerifierKey,
+    check_signatures,
+    parse_signed_checkpoint,
+)
 from govproxy.audit.store import StoreReader, connect_readonly
 
 ZERO = "0" * 64
-RECORD_KEYS = frozenset({"content", "kind", "origin", "payload", "prev", "seq", "ts", "v"})
+RECORD_KEYS = frozenset(
+    {"content", "kind", "origin", "payload", "prev", "seq", "ts", "v"}
+)
 MANIFEST = "manifest.dsse.json"
 DSSE_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 
 
 class Code(StrEnum):
-    HASH_MISMATCH = "HASH_MISMATCH"  # stored hash / content digest differs from the bytes
+    HASH_MISMATCH = (
+        "HASH_MISMATCH"  # stored hash / content digest differs from the bytes
+    )
     CHAIN_BREAK = "CHAIN_BREAK"  # prev does not name the preceding record
     SEQ_GAP = "SEQ_GAP"  # a sequence number is missing or out of order
     SEQ_DUP = "SEQ_DUP"  # a sequence number appears twice
-    ROOT_MISMATCH = "ROOT_MISMATCH"  # a signed root (or inclusion proof) disagrees with the records
+    ROOT_MISMATCH = (
+        "ROOT_MISMATCH"  # a signed root (or inclusion proof) disagrees with the records
+    )
     SIG_INVALID = "SIG_INVALID"  # a trusted key's signature does not verify
     UNKNOWN_KEY = "UNKNOWN_KEY"  # signed only by keys we do not trust
     TRUNCATED = "TRUNCATED"  # a signed checkpoint covers records that are not there
-    UNCHECKPOINTED_TAIL = "UNCHECKPOINTED_TAIL"  # warning: newest records not yet signed
-    INCONSISTENT_CHECKPOINTS = "INCONSISTENT_CHECKPOINTS"  # signed checkpoints that cannot share one history
+    UNCHECKPOINTED_TAIL = (
+        "UNCHECKPOINTED_TAIL"  # warning: newest records not yet signed
+    )
+    INCONSISTENT_CHECKPOINTS = (
+        "INCONSISTENT_CHECKPOINTS"  # signed checkpoints that cannot share one history
+    )
     NONCANONICAL = "NONCANONICAL"  # bytes are not RFC 8785 canonical JSON
-    MANIFEST_DIGEST = "MANIFEST_DIGEST"  # bundle file missing, extra or not matching the manifest
-    ORIGIN_MISMATCH = "ORIGIN_MISMATCH"  # record or checkpoint from another log/instance
+    MANIFEST_DIGEST = (
+        "MANIFEST_DIGEST"  # bundle file missing, extra or not matching the manifest
+    )
+    ORIGIN_MISMATCH = (
+        "ORIGIN_MISMATCH"  # record or checkpoint from another log/instance
+    )
     MALFORMED = "MALFORMED"  # canonical JSON but not a valid record/checkpoint
     NO_CHECKPOINT = "NO_CHECKPOINT"  # records exist but nothing signed covers them
 
@@ -108,7 +132,10 @@ class Report:
             "checkpoints": self.checkpoints,
             "trusted_checkpoints": self.trusted_checkpoints,
             "covered": self.covered,
-            "problems": [{**asdict(p), "code": p.code.value, "warning": p.warning} for p in self.problems],
+            "problems": [
+                {**asdict(p), "code": p.code.value, "warning": p.warning}
+                for p in self.problems
+            ],
         }
 
 
@@ -134,12 +161,16 @@ class _Note:
 class _RecordScan:
     leaves: list[bytes] = field(default_factory=list)
     seqs: list[int | None] = field(default_factory=list)
-    rotations: list[tuple[int, str, str]] = field(default_factory=list)  # (seq, old, new)
+    rotations: list[tuple[int, str, str]] = field(
+        default_factory=list
+    )  # (seq, old, new)
     encrypted: list[tuple[int, str]] = field(default_factory=list)  # (seq, sha256)
     origin: tuple[str, str] | None = None
 
 
-def _scan_records(rows: Iterable[_Row], report: Report, *, contiguous: bool) -> _RecordScan:
+def _scan_records(
+    rows: Iterable[_Row], report: Report, *, contiguous: bool
+) -> _RecordScan:
     """Hash, canonicality, fields, seq continuity and prev chain, in one pass.
 
     ``contiguous``: the rows are the whole log (store / full bundle); else a filtered
@@ -156,7 +187,9 @@ def _scan_records(rows: Iterable[_Row], report: Report, *, contiguous: bool) -> 
         scan.leaves.append(h)
         where = row.label
         if row.stored_hash is not None and row.stored_hash != h:
-            add(Code.HASH_MISMATCH, where, "stored hash does not match the record bytes")
+            add(
+                Code.HASH_MISMATCH, where, "stored hash does not match the record bytes"
+            )
         try:
             rec = parse_canonical(row.body)
         except NonCanonical as exc:
@@ -173,7 +206,11 @@ def _scan_records(rows: Iterable[_Row], report: Report, *, contiguous: bool) -> 
             continue
         scan.seqs.append(seq)
         if row.stored_seq is not None and row.stored_seq != seq:
-            add(Code.SEQ_GAP, where, f"row is filed under seq {row.stored_seq} but the record says {seq}")
+            add(
+                Code.SEQ_GAP,
+                where,
+                f"row is filed under seq {row.stored_seq} but the record says {seq}",
+            )
         # sequence
         if 0 <= seq < (1 << 27):
             byte, bit = divmod(seq, 8)
@@ -191,18 +228,34 @@ def _scan_records(rows: Iterable[_Row], report: Report, *, contiguous: bool) -> 
         elif not contiguous and last_seq is not None and seq < last_seq:
             add(Code.SEQ_GAP, where, f"seq {seq} after {last_seq}: out of order")
         # chain
-        if contiguous or (last_seq is not None and seq == last_seq + 1) or (last_seq is None and seq == 0):
-            if rec["prev"] != prev_hash:
-                add(Code.CHAIN_BREAK, where, "prev does not match the hash of the preceding record")
+        linked = (
+            contiguous
+            or (last_seq is not None and seq == last_seq + 1)
+            or (last_seq is None and seq == 0)
+        )
+        if linked and rec["prev"] != prev_hash:
+            add(
+                Code.CHAIN_BREAK,
+                where,
+                "prev does not match the hash of the preceding record",
+            )
         # origin
         origin = rec["origin"]
         ident = (origin["deployment"], origin["instance"])
         if scan.origin is None:
             scan.origin = ident
         elif ident != scan.origin:
-            add(Code.ORIGIN_MISMATCH, where, f"record from {ident[0]}/{ident[1]} in the log of {scan.origin[0]}/{scan.origin[1]}")
+            add(
+                Code.ORIGIN_MISMATCH,
+                where,
+                f"record from {ident[0]}/{ident[1]} in the log of {scan.origin[0]}/{scan.origin[1]}",
+            )
         elif origin["epoch"] < last_epoch:
-            add(Code.ORIGIN_MISMATCH, where, f"epoch went back from {last_epoch} to {origin['epoch']}")
+            add(
+                Code.ORIGIN_MISMATCH,
+                where,
+                f"epoch went back from {last_epoch} to {origin['epoch']}",
+            )
         last_epoch = max(last_epoch, origin["epoch"])
         if rec["kind"] == "key_rotation":
             p = rec["payload"]
@@ -260,7 +313,10 @@ def _parse_notes(notes: list[_Note], report: Report) -> list[_Parsed]:
 
 
 def _trusted_keys(
-    base: list[VerifierKey], parsed: list[_Parsed], scan: _RecordScan, tree: MerkleTree | None
+    base: list[VerifierKey],
+    parsed: list[_Parsed],
+    scan: _RecordScan,
+    tree: MerkleTree | None,
 ) -> dict[tuple[str, bytes], VerifierKey]:
     """Start from the keys the verifier holds; add keys named in a rotation record that a
     checkpoint signed by an already trusted key commits to (the cross-signed handover)."""
@@ -269,9 +325,13 @@ def _trusted_keys(
         covered = 0
         for p in parsed:
             cp = p.signed.checkpoint
-            if check_signatures(p.signed, trusted).trusted_valid and tree is not None and cp.size <= tree.size:
-                if tree.root(cp.size) == cp.root:
-                    covered = max(covered, cp.size)
+            if (
+                tree is not None
+                and cp.size <= tree.size
+                and check_signatures(p.signed, trusted).trusted_valid
+                and tree.root(cp.size) == cp.root
+            ):
+                covered = max(covered, cp.size)
         added = False
         for seq, old, new in scan.rotations:
             if seq >= covered:
@@ -301,18 +361,33 @@ def _check_checkpoints(
     for p in parsed:
         cp, where = p.signed.checkpoint, p.note.label
         if origin is not None and cp.origin != origin:
-            report.add(Code.ORIGIN_MISMATCH, where, f"checkpoint of origin {cp.origin!r}, log is {origin!r}")
+            report.add(
+                Code.ORIGIN_MISMATCH,
+                where,
+                f"checkpoint of origin {cp.origin!r}, log is {origin!r}",
+            )
             continue
         check = check_signatures(p.signed, trusted)
         for key_id in check.invalid:
-            report.add(Code.SIG_INVALID, where, f"signature by trusted key {key_id} does not verify")
+            report.add(
+                Code.SIG_INVALID,
+                where,
+                f"signature by trusted key {key_id} does not verify",
+            )
         if not check.trusted_valid:
             if not check.invalid:
-                report.add(Code.UNKNOWN_KEY, where, f"signed only by untrusted keys {', '.join(check.unknown) or '(none)'}")
+                report.add(
+                    Code.UNKNOWN_KEY,
+                    where,
+                    f"signed only by untrusted keys {', '.join(check.unknown) or '(none)'}",
+                )
             continue
         good.append(p)
         if p.note.ordered:
-            if last_ordered is not None and cp.size < last_ordered.signed.checkpoint.size:
+            if (
+                last_ordered is not None
+                and cp.size < last_ordered.signed.checkpoint.size
+            ):
                 report.add(
                     Code.INCONSISTENT_CHECKPOINTS,
                     where,
@@ -326,31 +401,52 @@ def _check_checkpoints(
     for p in good:
         cp = p.signed.checkpoint
         if cp.size in by_size and by_size[cp.size] != cp.root:
-            report.add(Code.INCONSISTENT_CHECKPOINTS, p.note.label, f"two signed roots for size {cp.size} (fork)")
+            report.add(
+                Code.INCONSISTENT_CHECKPOINTS,
+                p.note.label,
+                f"two signed roots for size {cp.size} (fork)",
+            )
         by_size.setdefault(cp.size, cp.root)
     if tree is None:
         return good
-    matching = [p for p in good if p.signed.checkpoint.size <= tree.size and tree.root(p.signed.checkpoint.size) == p.signed.checkpoint.root]
+    matching = [
+        p
+        for p in good
+        if p.signed.checkpoint.size <= tree.size
+        and tree.root(p.signed.checkpoint.size) == p.signed.checkpoint.root
+    ]
     biggest_match = max((p.signed.checkpoint.size for p in matching), default=-1)
     for p in good:
         cp, where = p.signed.checkpoint, p.note.label
         if cp.size > tree.size:
-            report.add(Code.TRUNCATED, where, f"signed checkpoint covers {cp.size} records, only {tree.size} present")
+            report.add(
+                Code.TRUNCATED,
+                where,
+                f"signed checkpoint covers {cp.size} records, only {tree.size} present",
+            )
         elif p not in matching:
-            report.add(Code.ROOT_MISMATCH, where, f"signed root for size {cp.size} differs from the records' root")
+            report.add(
+                Code.ROOT_MISMATCH,
+                where,
+                f"signed root for size {cp.size} differs from the records' root",
+            )
             if biggest_match >= cp.size:
                 report.add(
                     Code.INCONSISTENT_CHECKPOINTS,
                     where,
                     f"not a prefix of the verified checkpoint of size {biggest_match} (fork)",
                 )
-    report.covered = max(report.covered, biggest_match if biggest_match > 0 else 0)
+    report.covered = max(report.covered, max(0, biggest_match))
     return good
 
 
 def _check_held(
-    held: str | None, trusted: dict[tuple[str, bytes], VerifierKey], report: Report, origin: str | None,
-    tree: MerkleTree | None, known: dict[int, bytes],
+    held: str | None,
+    trusted: dict[tuple[str, bytes], VerifierKey],
+    report: Report,
+    origin: str | None,
+    tree: MerkleTree | None,
+    known: dict[int, bytes],
 ) -> None:
     """``--since-checkpoint``: the store must still contain what this checkpoint vouched for."""
     if held is None:
@@ -363,33 +459,61 @@ def _check_held(
         return
     check = check_signatures(signed, trusted)
     for key_id in check.invalid:
-        report.add(Code.SIG_INVALID, where, f"signature by trusted key {key_id} does not verify")
+        report.add(
+            Code.SIG_INVALID,
+            where,
+            f"signature by trusted key {key_id} does not verify",
+        )
     if not check.trusted_valid:
         if not check.invalid:
             report.add(Code.UNKNOWN_KEY, where, "not signed by a trusted key")
         return
     cp = signed.checkpoint
     if origin is not None and cp.origin != origin:
-        report.add(Code.ORIGIN_MISMATCH, where, f"checkpoint of origin {cp.origin!r}, log is {origin!r}")
+        report.add(
+            Code.ORIGIN_MISMATCH,
+            where,
+            f"checkpoint of origin {cp.origin!r}, log is {origin!r}",
+        )
         return
     size_now = tree.size if tree is not None else max(known, default=0)
     if cp.size > size_now:
-        report.add(Code.TRUNCATED, where, f"store was rolled back: held checkpoint covers {cp.size}, store has {size_now}")
+        report.add(
+            Code.TRUNCATED,
+            where,
+            f"store was rolled back: held checkpoint covers {cp.size}, store has {size_now}",
+        )
     elif tree is not None and tree.root(cp.size) != cp.root:
-        report.add(Code.INCONSISTENT_CHECKPOINTS, where, f"held root for size {cp.size} differs from the store's (fork or rewrite)")
+        report.add(
+            Code.INCONSISTENT_CHECKPOINTS,
+            where,
+            f"held root for size {cp.size} differs from the store's (fork or rewrite)",
+        )
     elif tree is None and cp.size in known and known[cp.size] != cp.root:
-        report.add(Code.INCONSISTENT_CHECKPOINTS, where, f"held root for size {cp.size} differs from the bundle's")
+        report.add(
+            Code.INCONSISTENT_CHECKPOINTS,
+            where,
+            f"held root for size {cp.size} differs from the bundle's",
+        )
 
 
-def _finish(report: Report, scan: _RecordScan, good: list[_Parsed], parsed: list[_Parsed]) -> None:
+def _finish(
+    report: Report, scan: _RecordScan, good: list[_Parsed], parsed: list[_Parsed]
+) -> None:
     n = report.records
     if n and not good and not parsed:
         report.add(Code.NO_CHECKPOINT, "log", f"{n} records and no signed checkpoint")
     elif n > report.covered and good:
-        report.add(Code.UNCHECKPOINTED_TAIL, "log", f"{n - report.covered} newest records are not yet covered by a signed checkpoint")
+        report.add(
+            Code.UNCHECKPOINTED_TAIL,
+            "log",
+            f"{n - report.covered} newest records are not yet covered by a signed checkpoint",
+        )
 
 
-def _note_origin(scan: _RecordScan, parsed: list[_Parsed], meta: dict[str, str] | None = None) -> str | None:
+def _note_origin(
+    scan: _RecordScan, parsed: list[_Parsed], meta: dict[str, str] | None = None
+) -> str | None:
     if meta and meta.get("deployment") and meta.get("instance"):
         return f"{meta['deployment']}/{meta['instance']}"
     if scan.origin:
@@ -414,22 +538,34 @@ def verify_store(
         reader = StoreReader(conn)
         try:
             meta = reader.meta()
-            rows = (_Row(f"record seq={r.seq}", r.body, r.hash, r.seq) for r in reader.iter_records())
+            rows = (
+                _Row(f"record seq={r.seq}", r.body, r.hash, r.seq)
+                for r in reader.iter_records()
+            )
             scan = _scan_records(rows, report, contiguous=True)
             stored = reader.checkpoints()
             blobs = reader.content_blobs() if scan.encrypted else {}
-        except Exception as exc:  # sqlite3 errors on a damaged file
-            raise StoreError(f"{db_path}: cannot read the store ({type(exc).__name__}: {exc})") from None
+        except Exception as exc:  # noqa: BLE001 - sqlite3 raises many types on a damaged file
+            raise StoreError(
+                f"{db_path}: cannot read the store ({type(exc).__name__}: {exc})"
+            ) from None
     finally:
         conn.close()
     for seq, digest in scan.encrypted:
         blob = blobs.get(seq)
         if blob is None or hashlib.sha256(blob).hexdigest() != digest:
-            report.add(Code.HASH_MISMATCH, f"content seq={seq}", "encrypted content blob missing or altered")
+            report.add(
+                Code.HASH_MISMATCH,
+                f"content seq={seq}",
+                "encrypted content blob missing or altered",
+            )
     notes = [_Note(f"checkpoint id={c.id}", c.note, True) for c in stored]
     origin = _note_origin(scan, [], meta)
     if checkpoint_dir is not None and origin:
-        notes += [_Note(f"checkpoint file {p.name}", text, False) for p, text in read_checkpoint_files(checkpoint_dir, origin)]
+        notes += [
+            _Note(f"checkpoint file {p.name}", text, False)
+            for p, text in read_checkpoint_files(checkpoint_dir, origin)
+        ]
     parsed = _parse_notes(notes, report)
     report.checkpoints = len(parsed)
     tree = MerkleTree(scan.leaves)
@@ -468,7 +604,9 @@ def _check_manifest(
         statement = json.loads(payload)
         subjects = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
     except (ValueError, KeyError, TypeError, binascii.Error):
-        report.add(Code.MANIFEST_DIGEST, MANIFEST, "manifest is not a DSSE in-toto statement")
+        report.add(
+            Code.MANIFEST_DIGEST, MANIFEST, "manifest is not a DSSE in-toto statement"
+        )
         return None, None
     for name, digest in sorted(digests.items()):
         if name == MANIFEST:
@@ -482,10 +620,15 @@ def _check_manifest(
     return statement, env
 
 
-def _check_envelope(env: dict[str, Any], trusted: dict[tuple[str, bytes], VerifierKey], report: Report) -> None:
+def _check_envelope(
+    env: dict[str, Any], trusted: dict[tuple[str, bytes], VerifierKey], report: Report
+) -> None:
     try:
         payload = base64.b64decode(env["payload"], validate=True)
-        sigs = [(s["keyid"], base64.b64decode(s["sig"], validate=True)) for s in env["signatures"]]
+        sigs = [
+            (s["keyid"], base64.b64decode(s["sig"], validate=True))
+            for s in env["signatures"]
+        ]
         ptype = env["payloadType"]
     except (KeyError, TypeError, binascii.Error):
         report.add(Code.MANIFEST_DIGEST, MANIFEST, "malformed DSSE envelope")
@@ -499,12 +642,20 @@ def _check_envelope(env: dict[str, Any], trusted: dict[tuple[str, bytes], Verifi
         if key.verify(dsse_pae(ptype, payload), sig):
             ok = True
         else:
-            report.add(Code.SIG_INVALID, MANIFEST, f"manifest signature by trusted key {key_id} does not verify")
-    if not ok and not any(p.where == MANIFEST and p.code is Code.SIG_INVALID for p in report.problems):
+            report.add(
+                Code.SIG_INVALID,
+                MANIFEST,
+                f"manifest signature by trusted key {key_id} does not verify",
+            )
+    if not ok and not any(
+        p.where == MANIFEST and p.code is Code.SIG_INVALID for p in report.problems
+    ):
         report.add(Code.UNKNOWN_KEY, MANIFEST, "manifest not signed by a trusted key")
 
 
-def verify_bundle(bundle: Path, pubkeys: list[VerifierKey], *, since_checkpoint: str | None = None) -> Report:
+def verify_bundle(
+    bundle: Path, pubkeys: list[VerifierKey], *, since_checkpoint: str | None = None
+) -> Report:
     report = Report(str(bundle))
     if not bundle.is_dir():
         raise StoreError(f"{bundle}: not a bundle directory")
@@ -524,7 +675,11 @@ def verify_bundle(bundle: Path, pubkeys: list[VerifierKey], *, since_checkpoint:
     if "records.jsonl" not in contents:
         report.add(Code.MANIFEST_DIGEST, "records.jsonl", "bundle has no records.jsonl")
     if raw and not raw.endswith(b"\n"):
-        report.add(Code.NONCANONICAL, "records.jsonl", "last line lacks its newline (file cut?)")
+        report.add(
+            Code.NONCANONICAL,
+            "records.jsonl",
+            "last line lacks its newline (file cut?)",
+        )
     lines = raw.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
@@ -557,12 +712,16 @@ def verify_bundle(bundle: Path, pubkeys: list[VerifierKey], *, since_checkpoint:
 
 def _b64list(items: Any) -> list[bytes]:
     if not isinstance(items, list):
-        raise ValueError("proof must be a list")
+        raise TypeError("proof must be a list")
     return [base64.b64decode(x, validate=True) for x in items]
 
 
 def _check_filtered(
-    contents: dict[str, bytes], scan: _RecordScan, lines: list[bytes], good: list[_Parsed], report: Report
+    contents: dict[str, bytes],
+    scan: _RecordScan,
+    lines: list[bytes],
+    good: list[_Parsed],
+    report: Report,
 ) -> None:
     """Filtered bundles: each record is proven into the head checkpoint; checkpoints into each other."""
     if not good:
@@ -575,7 +734,9 @@ def _check_filtered(
             entry = json.loads(line)
             proofs[int(entry["seq"])] = entry
         except (ValueError, KeyError, TypeError):
-            report.add(Code.MALFORMED, f"proofs.jsonl:{i + 1}", "unparseable inclusion proof")
+            report.add(
+                Code.MALFORMED, f"proofs.jsonl:{i + 1}", "unparseable inclusion proof"
+            )
     covered = 0
     for i, (leaf, seq) in enumerate(zip(scan.leaves, scan.seqs, strict=True)):
         where = f"records.jsonl:{i + 1}"
@@ -593,7 +754,11 @@ def _check_filtered(
             verify_inclusion(seq, size, leaf, _b64list(entry["proof"]), roots[size])
             covered += 1
         except (ProofError, ValueError, KeyError, TypeError, binascii.Error) as exc:
-            report.add(Code.ROOT_MISMATCH, where, f"record seq={seq} is not proven in the signed tree: {exc}")
+            report.add(
+                Code.ROOT_MISMATCH,
+                where,
+                f"record seq={seq} is not proven in the signed tree: {exc}",
+            )
     proven = {head.size}
     for i, line in enumerate(contents.get("consistency.jsonl", b"").splitlines()):
         where = f"consistency.jsonl:{i + 1}"
@@ -605,7 +770,15 @@ def _check_filtered(
             verify_consistency(s1, s2, _b64list(entry["proof"]), roots[s1], roots[s2])
             proven.add(s1)
         except (ProofError, ValueError, KeyError, TypeError, binascii.Error) as exc:
-            report.add(Code.INCONSISTENT_CHECKPOINTS, where, f"checkpoints do not extend each other: {exc}")
+            report.add(
+                Code.INCONSISTENT_CHECKPOINTS,
+                where,
+                f"checkpoints do not extend each other: {exc}",
+            )
     for size in sorted(roots.keys() - proven):
-        report.add(Code.INCONSISTENT_CHECKPOINTS, f"checkpoint size={size}", "not proven to be a prefix of the newest checkpoint")
+        report.add(
+            Code.INCONSISTENT_CHECKPOINTS,
+            f"checkpoint size={size}",
+            "not proven to be a prefix of the newest checkpoint",
+        )
     report.covered = sum(1 for s in scan.seqs if s is not None and s < head.size)
