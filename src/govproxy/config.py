@@ -81,6 +81,11 @@ class ProxyConfig(Strict):
         description="'host:port' -> 'ip:port' pins for upstream connections (split-horizon egress, testing)",
     )
     intercept_unknown_hosts: bool = Field(default=False, description="TLS-intercept non-LLM hosts too (debugging)")
+    failover: bool = Field(
+        default=False,
+        description="retry a request on the policy's other allowed candidates (connect errors, timeouts, 429, 5xx); "
+        "off: each request goes to its one chosen target, byte-exact",
+    )
 
 
 def _default_providers() -> dict[str, ProviderConfig]:

@@ -335,12 +335,27 @@ class Pipeline:
             plan.response = error_response(kind, 403, "govproxy: no permitted destination can take this request: " + "; ".join(errors), "no_route")
             plan.reasons = ["no_route"]
             return plan
-        plan.forward, plan.alternatives = targets[0], targets[1:]
+        plan.forward = targets[0]
+        plan.alternatives = targets[1:] if self.settings.proxy.failover else []
         plan.response_side.upstream_kind = targets[0].kind
         plan.response_side.translated = targets[0].kind != kind and _translating(targets[0].kind, kind)
         if route:
             plan.reasons.append(f"routed:{chosen}")
         return plan
+
+    def _feed_breaker(self, provider: str, status: int | None, error: str | None, latency_ms: int) -> None:
+        assert self.router is not None
+        try:
+            if error is not None or status is None or status >= 500:
+                self.router.breakers.record_failure(provider)
+            elif status == 429:
+                if self.router.config.routing.breaker.count_429:
+                    self.router.breakers.record_failure(provider)
+            else:
+                self.router.breakers.record_success(provider)
+                self.router.latency.observe(provider, latency_ms / 1000)
+        except Exception as exc:
+            log.warning("govproxy: circuit state update failed: %s", type(exc).__name__)
 
     def _policy_view(self, requested: str) -> Settings:
         """Settings whose providers are the ones this request could really use.
@@ -460,6 +475,7 @@ class Pipeline:
         provider: str | None = None,
         response_hash: str | None = None,
         failovers: int = 0,
+        via_relay: bool = False,
     ) -> None:
         """The second record of a request, plus budgets and cost. Never raises."""
         if plan.llm is None:
@@ -469,6 +485,9 @@ class Pipeline:
         model = fwd.model if fwd else plan.llm.model
         cost_micro = None
         estimated = usage is None
+        if self.router is not None and target and not via_relay:
+            # The relay's failover chain feeds breakers itself; the direct path does it here.
+            self._feed_breaker(target, status, error, latency_ms)
         if self.router is not None and fwd is not None and status is not None and status < 400:
             from govproxy.routing import Usage
 

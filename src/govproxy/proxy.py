@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -26,12 +27,17 @@ from govproxy.identity import (
     check_proxy_auth,
 )
 from govproxy.models import Identity
-from govproxy.pipeline import IncomingRequest, Mode, Pipeline, Plan, body_hash
+from govproxy.pipeline import IncomingRequest, Mode, Pipeline, Plan, _translating, body_hash
+from govproxy.relay import FAILOVERS_HEADER, UPSTREAM_HEADER, Relay, RelayJob, make_upstream_client
 from govproxy.providers.errors import error_response
 
 log = logging.getLogger("govproxy")
 
 PLAN_KEY = "govproxy.plan"
+BODY_KEY = "govproxy.body"
+RELAY_KEY = "govproxy.relay"
+PROVIDER_KEY = "govproxy.provider"
+FAILOVERS_KEY = "govproxy.failovers"
 STREAM_KEY = "govproxy.stream"
 STARTED_KEY = "govproxy.started"
 _HOP_BY_HOP_AUTH = "proxy-authorization"
@@ -51,6 +57,7 @@ class GovProxy:
         # Identity proven on a CONNECT applies to every request inside that tunnel.
         self._conn_identity: dict[str, AuthResult] = {}
         self._resolve: dict[tuple[str, int], tuple[str, int]] = {}
+        self.relay: Relay | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -81,8 +88,11 @@ class GovProxy:
         if ctx.options.connection_strategy != "lazy":
             ctx.options.update(connection_strategy="lazy")
 
-    def done(self) -> None:
+    async def done(self) -> None:
         """Shutdown: sign the final audit checkpoint and release the policy engine."""
+        if self.relay is not None:
+            await self.relay.close()
+            self.relay = None
         if self.pipeline is not None:
             self.pipeline.close()
             self.pipeline = None
@@ -91,7 +101,11 @@ class GovProxy:
         assert self.pipeline is not None, "govproxy addon used before configure()"
         return self.pipeline
 
-    def running(self) -> None:
+    async def running(self) -> None:
+        pl = self._pl()
+        if pl.router is not None and self.relay is None:
+            self.relay = Relay(pl.router, make_upstream_client(self._resolve, self._upstream_verify()))
+            await self.relay.start()
         server = ctx.master.addons.get("proxyserver")
         addrs = server.listen_addrs() if server else []
         tcp = sorted({f"{a[0]}:{a[1]}" for a in addrs})
@@ -182,6 +196,8 @@ class GovProxy:
             flow.response = http.Response.make(err.status, err.body, err.headers)
             return
         flow.metadata[PLAN_KEY] = plan
+        if plan.alternatives:
+            flow.metadata[BODY_KEY] = body
         self._apply(flow, plan)
 
     def _apply(self, flow: http.HTTPFlow, plan: Plan) -> None:
@@ -192,6 +208,16 @@ class GovProxy:
         if plan.action != "forward" or fwd is None:
             return
         req = flow.request
+        flow.metadata[STARTED_KEY] = time.monotonic()
+        if plan.alternatives and self.relay is not None:
+            # Several allowed targets: the relay sends it with failover and streams back.
+            job = RelayJob(plan, req.method, [(k, v) for k, v in req.headers.items(multi=True)], flow.metadata.pop(BODY_KEY, b""))
+            path = self.relay.register(job)
+            flow.metadata[RELAY_KEY] = path
+            req.scheme, req.host, req.port, req.path = "http", "127.0.0.1", self.relay.port, path
+            req.headers.pop("content-encoding", None)
+            req.content = b""
+            return
         if (fwd.scheme, fwd.host, fwd.port) != (req.scheme, req.host, req.port):
             req.scheme, req.host, req.port = fwd.scheme, fwd.host, fwd.port
         if fwd.path != req.path:
@@ -202,12 +228,13 @@ class GovProxy:
             req.headers[name] = value
         if fwd.body is not None:
             req.content = fwd.body  # re-encoded with the request's content-encoding, if any
-        flow.metadata[STARTED_KEY] = time.monotonic()
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         plan: Plan | None = flow.metadata.get(PLAN_KEY)
         if plan is None or flow.response is None:
             return
+        if RELAY_KEY in flow.metadata:
+            self._from_relay(flow, plan)
         ctype = flow.response.headers.get("content-type", "")
         if not (ctype.startswith("text/event-stream") or "streamGenerateContent" in flow.request.path):
             return  # buffered: transformed in response()
@@ -219,6 +246,19 @@ class GovProxy:
         flow.metadata[STREAM_KEY] = handle
         flow.response.headers.pop("content-length", None)  # the transformed stream has another length
         flow.response.stream = handle
+
+    def _from_relay(self, flow: http.HTTPFlow, plan: Plan) -> None:
+        """The relay says which candidate answered: translate from that one's format."""
+        assert flow.response is not None
+        headers = flow.response.headers
+        provider = headers.pop(UPSTREAM_HEADER, None)
+        flow.metadata[FAILOVERS_KEY] = int(headers.pop(FAILOVERS_HEADER, "0") or 0)
+        side = plan.response_side
+        targets = {f.provider: f for f in [plan.forward, *plan.alternatives] if f is not None}
+        if provider in targets and side is not None:
+            flow.metadata[PROVIDER_KEY] = provider
+            side.upstream_kind = targets[provider].kind
+            side.translated = _translating(targets[provider].kind, side.client_kind)
 
     async def response(self, flow: http.HTTPFlow) -> None:
         plan: Plan | None = flow.metadata.get(PLAN_KEY)
@@ -250,6 +290,9 @@ class GovProxy:
             usage=usage,
             latency_ms=int((time.monotonic() - started) * 1000),
             response_hash=body_hash(raw) if raw is not None else None,
+            provider=flow.metadata.get(PROVIDER_KEY),
+            failovers=flow.metadata.get(FAILOVERS_KEY, 0),
+            via_relay=RELAY_KEY in flow.metadata,
         )
 
     async def error(self, flow: http.HTTPFlow) -> None:
@@ -266,6 +309,18 @@ class GovProxy:
         )
 
     # --- helpers -------------------------------------------------------------------------
+
+    def _upstream_verify(self) -> ssl.SSLContext | bool:
+        """The relay verifies upstreams exactly as mitmproxy's own connections do."""
+        if ctx.options.ssl_insecure:
+            return False
+        cafile = ctx.options.ssl_verify_upstream_trusted_ca
+        capath = ctx.options.ssl_verify_upstream_trusted_confdir
+        if cafile or capath:
+            return ssl.create_default_context(cafile=cafile or None, capath=capath or None)
+        import certifi
+
+        return ssl.create_default_context(cafile=certifi.where())
 
     def _authenticate(self, header: str | None) -> AuthResult | None:
         """None when auth is neither required nor attempted."""
