@@ -26,8 +26,12 @@ def _router(cfg: Path) -> Router:
     return Router(settings_from_dict(yaml.safe_load(cfg.read_text())))
 
 
-def test_explanations_merge_contributions_from_several_stages(tmp_path: Path) -> None:
-    router = _router(_write_config(tmp_path))
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_explanations_merge_contributions_from_several_stages(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> None:
+    cfg = _write_config(tmp_path)
+    if backend == "redis":
+        cfg.write_text(f"state: {{backend: redis, redis_url: '{request.getfixturevalue('redis_url')}'}}\n")
+    router = _router(cfg)
     router.record_explanation("r1", {"policy": {"rules": ["residency.eu_only"], "decision": "reroute"}})
     router.record_explanation("r1", {"policy": {"rules": ["dlp.critical_to_local"]}, "routing": {"failovers": 1}})
     doc = router.explanation("r1")
@@ -149,7 +153,7 @@ def test_old_explanations_expire_and_are_purged(tmp_path: Path) -> None:
     assert ex.get("old") is None
     ex.record("new", {"routing": {"failovers": 0}})  # a later write purges expired rows
     store.close()
-    rows = sqlite3.connect(path).execute("SELECT key FROM docs").fetchall()
+    rows = sqlite3.connect(path).execute("SELECT key FROM doc_log").fetchall()
     assert rows == [("explain:new",)]
 
 

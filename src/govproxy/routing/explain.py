@@ -32,15 +32,21 @@ class ExplanationStore:
         self._store = store
         self._ttl_s = ttl_s
 
-    def record(self, request_id: str, doc: Mapping[str, Any]) -> JsonDoc:
-        """Merge ``doc`` into the request's explanation (mappings merge, lists extend)."""
+    def record(self, request_id: str, doc: Mapping[str, Any]) -> None:
+        """Add ``doc`` to the request's explanation (merged on read: mappings merge, lists extend).
+
+        Contributions are appended, not read-modified-written, so recording costs one write
+        and concurrent stages cannot lose each other's parts.
+        """
         check_request_id(request_id)
-        merged = self._store.update_json(
-            f"explain:{request_id}", lambda cur: merge_docs(cur, doc), self._ttl_s
-        )
-        assert merged is not None
-        return merged
+        self._store.append_doc(f"explain:{request_id}", dict(doc), self._ttl_s)
 
     def get(self, request_id: str) -> JsonDoc | None:
         check_request_id(request_id)
-        return self._store.get_json(f"explain:{request_id}")
+        parts = self._store.get_docs(f"explain:{request_id}")
+        if not parts:
+            return None
+        merged: JsonDoc = {}
+        for part in parts:
+            merged = merge_docs(merged, part)
+        return merged

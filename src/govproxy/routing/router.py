@@ -218,8 +218,9 @@ class Router:
             )
 
     # -- explain -------------------------------------------------------------------------
-    def record_explanation(self, request_id: str, doc: Mapping[str, Any]) -> JsonDoc:
-        return self.explanations.record(request_id, doc)
+    def record_explanation(self, request_id: str, doc: Mapping[str, Any]) -> None:
+        """Add to a request's explanation; contributions from several stages are merged on read."""
+        self.explanations.record(request_id, doc)
 
     def explanation(self, request_id: str) -> JsonDoc | None:
         return self.explanations.get(request_id)

@@ -9,7 +9,9 @@ make its primitive atomic:
 * ``reserve`` — check-then-increment against limits as one step (SQLite ``BEGIN IMMEDIATE``
   / a Redis Lua script), so two instances can never both take the last of a budget;
 * JSON documents updated by read-modify-write (SQLite ``BEGIN IMMEDIATE`` / Redis
-  ``WATCH``/``MULTI`` with retry), used for circuit state and explanations.
+  ``WATCH``/``MULTI`` with retry), used for circuit state;
+* append-only document logs (one SQLite row / Redis ``RPUSH`` per entry), used for
+  explanations: several stages add to one request's explanation without reading it first.
 
 The calls are synchronous: a SQLite row or a loopback Redis round trip costs tens of
 microseconds, less than handing the work to a thread would.
@@ -65,6 +67,14 @@ class StateStore(Protocol):
         """Atomically replace the document with ``fn(current)``; ``fn`` returning None writes nothing."""
         ...
 
+    def append_doc(self, key: str, doc: JsonDoc, ttl_s: float) -> None:
+        """Add a document to the log under ``key`` (write-only: no read, no lock)."""
+        ...
+
+    def get_docs(self, key: str) -> list[JsonDoc]:
+        """Every document appended under ``key``, oldest first."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -91,6 +101,11 @@ class SQLiteStateStore:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS docs (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL)"
             )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS doc_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL,"
+                " value TEXT NOT NULL, expires REAL NOT NULL)"
+            )
+            self._db.execute("CREATE INDEX IF NOT EXISTS doc_log_key ON doc_log (key, seq)")
         except sqlite3.Error as exc:
             raise StateStoreError(f"cannot open state database {self.path}: {exc}") from exc
         self._lock = threading.Lock()
@@ -106,6 +121,7 @@ class SQLiteStateStore:
         self._next_purge = now + self._PURGE_EVERY_S
         self._db.execute("DELETE FROM counters WHERE expires < ?", (now,))
         self._db.execute("DELETE FROM docs WHERE expires IS NOT NULL AND expires < ?", (now,))
+        self._db.execute("DELETE FROM doc_log WHERE expires < ?", (now,))
 
     def _apply(self, deltas: list[CounterDelta], now: float) -> None:
         self._db.executemany(
@@ -208,6 +224,23 @@ class SQLiteStateStore:
                 self._purge_locked()
             return new
 
+    def append_doc(self, key: str, doc: JsonDoc, ttl_s: float) -> None:
+        now = self._clock()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO doc_log (key, value, expires) VALUES (?, ?, ?)", (key, _dumps(doc), now + ttl_s)
+            )  # autocommit: one implicit transaction
+            if now >= self._next_purge:
+                self._purge_locked()
+
+    def get_docs(self, key: str) -> list[JsonDoc]:
+        now = self._clock()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT value FROM doc_log WHERE key = ? AND expires >= ? ORDER BY seq", (key, now)
+            ).fetchall()
+        return [d for (v,) in rows if (d := _loads(v)) is not None]
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -242,6 +275,29 @@ return 0
 """
 
 
+# Unconditional increments: ARGV holds three numbers per key (usd delta, token delta, ttl).
+_INCR_LUA = """
+for i, k in ipairs(KEYS) do
+  local b = (i - 1) * 3
+  redis.call('HINCRBY', k, 'u', ARGV[b + 1])
+  redis.call('HINCRBY', k, 't', ARGV[b + 2])
+  redis.call('EXPIRE', k, ARGV[b + 3])
+end
+return 0
+"""
+
+# Read many counter hashes in one round trip, flattened: u1, t1, u2, t2, ...
+_READ_LUA = """
+local out = {}
+for i, k in ipairs(KEYS) do
+  local v = redis.call('HMGET', k, 'u', 't')
+  out[2 * i - 1] = v[1] or '0'
+  out[2 * i] = v[2] or '0'
+end
+return out
+"""
+
+
 class RedisStateStore:
     """State in Redis, shared by every govproxy instance pointed at it."""
 
@@ -257,7 +313,7 @@ class RedisStateStore:
         except (redis.RedisError, ValueError) as exc:
             # The URL may carry a password: name only the error type.
             raise StateStoreError(f"cannot reach Redis state store: {type(exc).__name__}") from None
-        self._reserve_sha = _text(self._r.script_load(_RESERVE_LUA))
+        self._scripts = {name: _text(self._r.script_load(src)) for name, src in _SCRIPTS.items()}
 
     def _ck(self, key: str) -> str:
         return f"{self._prefix}c:{key}"
@@ -265,27 +321,29 @@ class RedisStateStore:
     def _jk(self, key: str) -> str:
         return f"{self._prefix}j:{key}"
 
+    def _eval(self, name: str, keys: list[str], args: list[int]) -> Any:
+        """EVALSHA (one round trip), reloading the script if Redis restarted and forgot it."""
+        try:
+            return self._r.evalsha(self._scripts[name], len(keys), *keys, *args)
+        except self._redis_mod.exceptions.NoScriptError:
+            self._scripts[name] = _text(self._r.script_load(_SCRIPTS[name]))
+            return self._r.evalsha(self._scripts[name], len(keys), *keys, *args)
+
     def incr_counters(self, deltas: Iterable[CounterDelta]) -> None:
         items = list(deltas)
         if not items:
             return
-        pipe = self._r.pipeline(transaction=True)
+        args: list[int] = []
         for d in items:
-            k = self._ck(d.key)
-            pipe.hincrby(k, "u", d.usd_micro)
-            pipe.hincrby(k, "t", d.tokens)
-            pipe.expire(k, max(1, int(d.ttl_s)))
-        pipe.execute()
+            args += [d.usd_micro, d.tokens, max(1, int(d.ttl_s))]
+        self._eval("incr", [self._ck(d.key) for d in items], args)
 
     def get_counters(self, keys: Iterable[str]) -> dict[str, tuple[int, int]]:
         names = list(keys)
-        pipe = self._r.pipeline(transaction=False)
-        for k in names:
-            pipe.hmget(self._ck(k), "u", "t")
-        out: dict[str, tuple[int, int]] = {}
-        for k, (u, t) in zip(names, pipe.execute(), strict=True):
-            out[k] = (int(u or 0), int(t or 0))
-        return out
+        if not names:
+            return {}
+        flat = self._eval("read", [self._ck(k) for k in names], [])
+        return {k: (int(flat[2 * i]), int(flat[2 * i + 1])) for i, k in enumerate(names)}
 
     def reserve(self, deltas: Iterable[CounterDelta]) -> str | None:
         items = list(deltas)
@@ -300,12 +358,7 @@ class RedisStateStore:
                 -1 if d.limit_tokens is None else d.limit_tokens,
                 max(1, int(d.ttl_s)),
             ]
-        keys = [self._ck(d.key) for d in items]
-        try:
-            failed = int(self._r.evalsha(self._reserve_sha, len(keys), *keys, *args))
-        except self._redis_mod.exceptions.NoScriptError:  # the server restarted and lost its script cache
-            self._reserve_sha = _text(self._r.script_load(_RESERVE_LUA))
-            failed = int(self._r.evalsha(self._reserve_sha, len(keys), *keys, *args))
+        failed = int(self._eval("reserve", [self._ck(d.key) for d in items], args))
         return None if failed == 0 else items[failed - 1].key
 
     def get_json(self, key: str) -> JsonDoc | None:
@@ -340,8 +393,22 @@ class RedisStateStore:
                 except self._redis_mod.WatchError:
                     continue
 
+    def append_doc(self, key: str, doc: JsonDoc, ttl_s: float) -> None:
+        k = f"{self._prefix}l:{key}"
+        pipe = self._r.pipeline(transaction=False)
+        pipe.rpush(k, _dumps(doc))
+        pipe.expire(k, max(1, int(ttl_s)))
+        pipe.execute()
+
+    def get_docs(self, key: str) -> list[JsonDoc]:
+        raw = self._r.lrange(f"{self._prefix}l:{key}", 0, -1)
+        return [d for v in raw if (d := _loads(v)) is not None]
+
     def close(self) -> None:
         self._r.close()
+
+
+_SCRIPTS = {"incr": _INCR_LUA, "read": _READ_LUA, "reserve": _RESERVE_LUA}
 
 
 def _text(value: bytes | str) -> str:
