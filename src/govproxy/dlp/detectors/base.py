@@ -21,6 +21,7 @@ from govproxy.dlp.model import Category
 # Single digits ('3 points', 'v2') are only kept when a capitalised word follows (a house
 # number): every match costs a Python object, and prose is full of lone digits.
 _NUMERIC_RUN = re.compile(
+    r"(?P<up>(?<=[A-Z])|(?<=[A-Z] ))?"  # follows an upper-case letter: NINO, VAT, codice fiscale
     r"[0-9](?:[0-9 \-./()]{0,80}[0-9)](?P<cap> ?(?=(?:[A-Za-z] )?[A-Z]))?|(?P<cap1>[A-Za-z]? (?=[A-Z])))"
 )
 _DROP_SEPARATORS = str.maketrans("", "", " -./()")
@@ -29,7 +30,7 @@ _DROP_SEPARATORS = str.maketrans("", "", " -./()")
 class TextState:
     """Per-text values computed at most once and shared between detectors."""
 
-    __slots__ = ("text", "_lower", "_numeric", "_by_min", "_contains", "_capital_after")
+    __slots__ = ("text", "_lower", "_numeric", "_by_min", "_contains", "_capital_after", "_after_upper")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -38,6 +39,7 @@ class TextState:
         self._by_min: dict[int, list[tuple[int, int, int]]] = {}
         self._contains: dict[tuple[str, bool], bool] = {}
         self._capital_after: list[tuple[int, int, int]] = []
+        self._after_upper: list[tuple[int, int, int]] = []
 
     def contains(self, needle: str, ignore_case: bool = False) -> bool:
         """Cached substring test: detectors sharing a keyword ('secret', 'sk-') search once."""
@@ -66,16 +68,23 @@ class TextState:
             drop = _DROP_SEPARATORS
             runs = []
             cap = []
+            up = []
             for m in _NUMERIC_RUN.finditer(self.text):
                 g = m.group()
                 r = (m.start(), m.end(), len(g) if len(g) < 3 else len(g.translate(drop)))
-                if m.lastindex:  # followed by a capitalised word (the span includes the space)
-                    cap.append(r)
-                    if m.lastindex == 2:
+                li = m.lastindex
+                if li is not None:
+                    if m.start("up") != -1:
+                        up.append(r)
+                    if m.start("cap") != -1:
+                        cap.append(r)
+                    elif m.start("cap1") != -1:
+                        cap.append(r)
                         continue  # a lone digit is only a house-number candidate
                 runs.append(r)
             self._numeric = runs
             self._capital_after = cap
+            self._after_upper = up
         return self._numeric
 
     def runs_with(self, min_digits: int) -> list[tuple[int, int, int]]:
@@ -85,6 +94,11 @@ class TextState:
             runs = [r for r in self.numeric_runs() if r[2] >= min_digits]
             self._by_min[min_digits] = runs
         return runs
+
+    def runs_after_upper(self) -> list[tuple[int, int, int]]:
+        """Runs directly after an upper-case letter (one space allowed): 'AB 12 34 56 C', 'DE136695976'."""
+        self.numeric_runs()
+        return self._after_upper
 
     def runs_before_capital(self) -> list[tuple[int, int, int]]:
         """Runs followed by a capitalised word ('221B Baker Street'): house-number candidates."""
@@ -204,9 +218,14 @@ class Numeric(Anchor):
     max_digits: int = 10_000
     where: RunPredicate | None = None  # (text, start, end, digits) -> bool
     capital_after: bool = False  # only runs followed by a capitalised word
+    after_upper: bool = False  # only runs following an upper-case letter
 
     def _runs(self, state: TextState) -> list[tuple[int, int, int]]:
-        return state.runs_before_capital() if self.capital_after else state.runs_with(self.min_digits)
+        if self.capital_after:
+            return state.runs_before_capital()
+        if self.after_upper:
+            return state.runs_after_upper()
+        return state.runs_with(self.min_digits)
 
     def absent(self, state: TextState) -> bool:
         return not self._runs(state)
@@ -286,6 +305,7 @@ class Detector:
     group: int = 0
     validate: Callable[[str], bool] | None = None
     refine: Refine | None = None  # turns a match into zero or more spans (sub-sequences, trimming)
+    refine_match: Callable[[re.Match[str], TextState], list[tuple[int, int]]] | None = None  # same, given the match
     context: tuple[str, ...] = ()  # lower-case words, one of which must be near the match
     context_before: int = 60
     context_after: int = 40
@@ -354,7 +374,12 @@ class Detector:
             start, end = m.span(self.group)
             if start < 0 or end <= start:
                 continue
-            spans = self.refine(m.start(), m.end(), state) if self.refine is not None else [(start, end)]
+            if self.refine_match is not None:
+                spans = self.refine_match(m, state)
+            elif self.refine is not None:
+                spans = self.refine(m.start(), m.end(), state)
+            else:
+                spans = [(start, end)]
             for s, e in spans:
                 if self.validate is not None and not self.validate(text[s:e]):
                     continue

@@ -67,6 +67,16 @@ CREDIT_CARD = Detector(
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?:[ ]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])")
 
 
+def _iban_run_ok(text: str, s: int, e: int, nd: int) -> bool:
+    """Digits inside an IBAN follow a letter, directly or after one space ('GB82 WEST 1234…')."""
+    if s == 0:
+        return False
+    c = text[s - 1]
+    if c.isalpha():
+        return True
+    return c == " " and s >= 2 and text[s - 2].isalnum()
+
+
 def _iban_spans(start: int, end: int, state: TextState) -> list[tuple[int, int]]:
     """The shape may swallow a following short word ('… 45 and'); drop trailing groups until valid."""
     text = state.text
@@ -85,7 +95,7 @@ IBAN = Detector(
     name="iban",
     entity_type="IBAN_CODE",
     category=PII,
-    anchor=Numeric(min_digits=8),
+    anchor=Numeric(min_digits=8, where=_iban_run_ok),
     pattern=_IBAN,
     before=44,
     after=44,
@@ -140,7 +150,7 @@ UK_NINO = Detector(
     name="uk_nino",
     entity_type="UK_NINO",
     category=PII,
-    anchor=Numeric(min_digits=6, where=upper_before),
+    anchor=Numeric(min_digits=6, after_upper=True),
     pattern=re.compile(r"(?<![A-Za-z0-9])[A-CEGHJ-PR-TW-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D](?![A-Za-z0-9])"),
     before=4,
     after=6,
@@ -154,7 +164,7 @@ EU_VAT = Detector(
     name="eu_vat",
     entity_type="EU_VAT",
     category=PII,
-    anchor=Numeric(min_digits=7, where=upper_before),
+    anchor=Numeric(min_digits=7, after_upper=True),
     pattern=re.compile(rf"(?<![A-Za-z0-9])(?:{_VAT_PREFIXES})[ ]?[0-9A-Z]{{2,13}}(?![A-Za-z0-9])"),
     before=17,
     after=14,
@@ -195,7 +205,7 @@ IT_FISCAL_CODE = Detector(
     name="it_fiscal_code",
     entity_type="IT_FISCAL_CODE",
     category=PII,
-    anchor=Numeric(min_digits=2, where=upper_before),
+    anchor=Numeric(min_digits=2, after_upper=True),
     pattern=re.compile(r"(?<![A-Za-z0-9])[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z](?![A-Za-z0-9])"),
     before=8,
     after=12,
@@ -352,6 +362,18 @@ def _has_phone_context(state: TextState, start: int, end: int) -> bool:
     return has_context(state, start, end, _PHONE_CONTEXT_RE, 32, 20)
 
 
+_RUN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?![0-9])")
+_RUN_DOTTED_QUAD = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}$")
+
+
+def _phone_run_ok(text: str, s: int, e: int, nd: int) -> bool:
+    """Cheap pre-check on the digit run: an ISO date (maybe with an hour) or an IPv4 address is not a phone."""
+    m = _RUN_DATE.match(text, s, e)
+    if m is not None and e - m.end() <= 3:
+        return False
+    return _RUN_DOTTED_QUAD.match(text, s, e) is None
+
+
 def make_phone_detector(regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) -> Detector:
     """The phone detector validating against ``regions`` (config ``dlp.phone_regions``)."""
     for r in regions:
@@ -362,7 +384,7 @@ def make_phone_detector(regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) -> Det
         name="phone",
         entity_type="PHONE_NUMBER",
         category=PII,
-        anchor=Numeric(min_digits=6),
+        anchor=Numeric(min_digits=6, where=_phone_run_ok),
         pattern=_PHONE,
         before=12,
         after=24,
@@ -410,7 +432,7 @@ def _mac(name: str, sep: str) -> Detector:
         name=name,
         entity_type="MAC_ADDRESS",
         category=PII,
-        anchor=RegexAnchor(re.compile(f"{esc}{h}{esc}"), gate=sep),  # literal first: fast to search
+        anchor=RegexAnchor(re.compile(f"{esc}{h}{esc}{h}{esc}"), gate=sep),  # literal first: fast to search
         pattern=re.compile(rf"(?<![0-9A-Za-z:\-])(?:{h}{esc}){{5}}{h}(?![0-9A-Za-z]|[:\-][0-9A-Fa-f])"),
         before=16,
         after=16,

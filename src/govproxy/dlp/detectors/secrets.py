@@ -359,11 +359,9 @@ def _qualified_key(lower: str, start: int) -> bool:
 _NOT_THE_SECRET_RE = re.compile("|".join(_NOT_THE_SECRET), re.IGNORECASE)
 
 
-def _assignment_spans(pattern: re.Pattern[str], generic: bool):
-    def refine(start: int, end: int, state: TextState) -> list[tuple[int, int]]:
-        m = pattern.match(state.text, start)
-        if m is None:
-            return []
+def _assignment_spans(generic: bool):
+    def refine(m: re.Match[str], state: TextState) -> list[tuple[int, int]]:
+        start = m.start()
         suffix = m.group(1)
         if suffix and _NOT_THE_SECRET_RE.search(suffix):
             return []
@@ -404,7 +402,7 @@ PASSWORD = Detector(
     pattern=_PASSWORD_ASSIGN,
     before=0,
     after=345,
-    refine=_assignment_spans(_PASSWORD_ASSIGN, generic=False),
+    refine_match=_assignment_spans(generic=False),
     priority=86,
     anchored=True,
     description="password = / password: / Password=…; values (quoted literals, or unquoted with digits or symbols)",
@@ -423,7 +421,7 @@ GENERIC_SECRET = Detector(
     pattern=_SECRET_ASSIGN,
     before=0,
     after=345,
-    refine=_assignment_spans(_SECRET_ASSIGN, generic=True),
+    refine_match=_assignment_spans(generic=True),
     priority=85,
     anchored=True,
     description="high-entropy values assigned to secret/api_key/token/credential keys or after 'Bearer'",
