@@ -427,7 +427,7 @@ class AuditLog:
         self._closed = True
         try:
             if self._thread.is_alive():
-                fut = concurrent.futures.Future()
+                fut: concurrent.futures.Future[None] = concurrent.futures.Future()
                 self._queue.put(_Control("close", fut))
                 fut.result(timeout)
                 self._thread.join(timeout)

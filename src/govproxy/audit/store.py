@@ -28,7 +28,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
     db = sqlite_utils.Database(conn)
     if "records" in db.table_names():
         return
-    db["records"].create(
+    db.table("records").create(
         {
             "seq": int,
             "hash": bytes,
@@ -41,18 +41,18 @@ def create_schema(conn: sqlite3.Connection) -> None:
         pk="seq",
         not_null={"hash", "body", "kind", "ts"},
     )
-    db["records"].create_index(["request_id"], index_name="records_request_id")
-    db["checkpoints"].create(
+    db.table("records").create_index(["request_id"], index_name="records_request_id")
+    db.table("checkpoints").create(
         {"id": int, "size": int, "root": bytes, "note": str, "created": str},
         pk="id",
         not_null={"size", "root", "note"},
     )
-    db["contents"].create(
+    db.table("contents").create(
         {"seq": int, "tenant": str, "key_id": str, "blob": bytes},
         pk="seq",
         not_null={"blob"},
     )
-    db["meta"].create({"key": str, "value": str}, pk="key")
+    db.table("meta").create({"key": str, "value": str}, pk="key")
     for table in APPEND_ONLY_TABLES:
         for op in ("UPDATE", "DELETE"):
             conn.execute(

@@ -204,6 +204,7 @@ def _scan_records(
             scan.seqs.append(seq if isinstance(seq, int) else None)
             prev_hash, last_seq = h.hex(), (seq if isinstance(seq, int) else last_seq)
             continue
+        seq = int(rec["seq"])
         scan.seqs.append(seq)
         if row.stored_seq is not None and row.stored_seq != seq:
             add(
