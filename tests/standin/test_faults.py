@@ -205,3 +205,38 @@ def test_stream_error_event_in_each_provider_format(server: StandinServer) -> No
     assert json.loads(last[6:])["error"]["status"] == "UNAVAILABLE"
     records = json.loads(arr.text)
     assert "candidates" in records[0] and records[-1]["error"]["code"] == 503
+
+
+def test_stall_mid_stream_goes_silent_after_k_events(server: StandinServer) -> None:
+    server.configure(chunk_size=4)
+    server.set_fault("stall_mid_stream", after_chunks=3, times=1)
+    got: list[bytes] = []
+    with raw_client(server, timeout=httpx.Timeout(5, read=0.5)) as c:
+        with pytest.raises(httpx.ReadTimeout):
+            with c.stream("POST", "/v1/chat/completions", headers=AUTH, json=chat_body(stream=True)) as r:
+                for chunk in r.iter_raw():
+                    got.append(chunk)
+    assert b"".join(got).count(b"data: ") == 3
+
+
+def test_stall_with_delay_then_completes(server: StandinServer) -> None:
+    server.set_fault("stall_mid_stream", after_chunks=1, delay=0.3, times=1)
+    with raw_client(server) as c:
+        t0 = time.monotonic()
+        r = c.post("/v1/chat/completions", headers=AUTH, json=chat_body("abc", stream=True))
+        elapsed = time.monotonic() - t0
+    assert r.text.rstrip().endswith("data: [DONE]") and elapsed >= 0.3
+
+
+def test_fault_matches_api_key(server: StandinServer) -> None:
+    server.set_fault("status", status=429, api_key="sk-exhausted")
+    with raw_client(server) as c:
+        bad = c.post("/v1/chat/completions", headers={"authorization": "Bearer sk-exhausted"}, json=chat_body())
+        good = c.post("/v1/chat/completions", headers={"authorization": "Bearer sk-fresh"}, json=chat_body())
+        anthropic_bad = c.post(
+            "/v1/messages",
+            headers={"x-api-key": "sk-exhausted", "anthropic-version": "2023-06-01"},
+            json={"model": "c", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]},
+        )
+    assert (bad.status_code, good.status_code, anthropic_bad.status_code) == (429, 200, 429)
+    assert anthropic_bad.json()["error"]["type"] == "rate_limit_error"

@@ -217,3 +217,31 @@ def test_head_gets_headers_only_and_keeps_the_connection_usable(plain_server: St
     assert head.status_code == 200 and head.content == b""
     assert int(head.headers["content-length"]) == len(get.content)
     assert plain_server.connections == 1
+
+
+def test_latency_delays_every_provider_response(server: StandinServer) -> None:
+    server.configure(latency=0.2)
+    with raw_client(server) as c:
+        t0 = time.monotonic()
+        c.post("/v1/chat/completions", headers=AUTH, json={"model": "m", "messages": [{"role": "user", "content": "x"}]})
+        elapsed = time.monotonic() - t0
+        t1 = time.monotonic()
+        c.get("/_standin/health")
+        control_elapsed = time.monotonic() - t1
+    assert elapsed >= 0.2 and control_elapsed < 0.2
+
+
+def test_gzip_responses_when_enabled_and_accepted(server: StandinServer) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "compress me " * 20}]}
+    with raw_client(server) as c:
+        plain = c.post("/v1/chat/completions", headers=AUTH, json=body)
+        server.configure(gzip=True)
+        zipped = c.post("/v1/chat/completions", headers=AUTH, json=body)
+        identity = c.post("/v1/chat/completions", headers={**AUTH, "accept-encoding": "identity"}, json=body)
+        streamed = c.post("/v1/chat/completions", headers=AUTH, json={**body, "stream": True})
+    assert "content-encoding" not in plain.headers
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert int(zipped.headers["content-length"]) < len(plain.content)
+    assert zipped.json()["choices"][0]["message"]["content"] == plain.json()["choices"][0]["message"]["content"]
+    assert "content-encoding" not in identity.headers
+    assert "content-encoding" not in streamed.headers  # SSE is never compressed

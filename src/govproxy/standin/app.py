@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gzip
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,7 +231,7 @@ class StandinApp:
 
         route, params = self._route(req)
         family = route.family if route else guess_family(req)
-        fault = self.faults.take(req.path, _model_hint(req, parsed))
+        fault = self.faults.take(req.path, _model_hint(req, parsed), presented_key(family, req))
         reply_mods: dict[str, Any] = {}
         if fault is not None:
             early = await self._apply_fault(fault, family, req, reply_mods)
@@ -238,8 +239,12 @@ class StandinApp:
                 return early
 
         reply = self._dispatch(req, route, params, family, parsed, parse_error, reply_mods)
-        if "first_byte_delay" in reply_mods:
-            reply.first_byte_delay = reply_mods["first_byte_delay"]
+        reply.first_byte_delay = self.options.latency + reply_mods.get("first_byte_delay", 0.0)
+        if "stall" in reply_mods and isinstance(reply, StreamingResponse):
+            after, seconds = reply_mods["stall"]
+            reply.chunks = _stall(reply.chunks, after, seconds)
+        if self.options.gzip and isinstance(reply, Response) and "gzip" in (req.header("accept-encoding") or ""):
+            reply = _gzipped(reply)
         if "stream_error" in reply_mods and isinstance(reply, StreamingResponse):
             after, event = reply_mods["stream_error"]
             reply.chunks = _cut_with_error(reply.chunks, after, event)
@@ -278,6 +283,9 @@ class StandinApp:
             return None
         if fault.kind is FaultKind.RESET_MID_STREAM:
             mods["reset_after_chunks"] = fault.after_chunks
+            return None
+        if fault.kind is FaultKind.STALL_MID_STREAM:
+            mods["stall"] = (fault.after_chunks, FOREVER if fault.delay is None else fault.delay)
             return None
         if fault.kind is FaultKind.STREAM_ERROR:
             sse = family is not Family.GEMINI or req.query_param("alt") == "sse"
@@ -325,6 +333,22 @@ class StandinApp:
             return route.handler(call)
         except Exception as exc:  # noqa: BLE001 - a stand-in bug must surface as a 500, not a dropped connection
             return error_response(family, 500, f"stand-in internal error: {type(exc).__name__}")
+
+
+async def _stall(chunks: Any, after: int, seconds: float) -> AsyncIterator[bytes]:
+    """The first ``after`` chunks, then silence for ``seconds``, then the rest."""
+    for i, chunk in enumerate(chunks):
+        if i == after:
+            await asyncio.sleep(seconds)
+        yield chunk
+
+
+def _gzipped(reply: Response) -> Response:
+    if not reply.body or reply.reset_after_bytes is not None:
+        return reply
+    body = gzip.compress(reply.body, compresslevel=5, mtime=0)
+    headers = [*reply.headers, ("content-encoding", "gzip"), ("vary", "Accept-Encoding")]
+    return Response(reply.status, headers, body, reply.first_byte_delay)
 
 
 def _cut_with_error(chunks: Any, after: int, event: bytes) -> Iterator[bytes]:

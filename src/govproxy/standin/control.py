@@ -45,6 +45,8 @@ class OptionsUpdate(BaseModel):
     echo_prefix: str | None = None
     embedding_dimensions: int | None = Field(default=None, ge=1, le=4096)
     accepted_keys: list[str] | None = Field(default=None, description="only these keys are valid; [] clears")
+    latency: float | None = Field(default=None, ge=0)
+    gzip: bool | None = None
 
 
 def _json(status: int, obj: Any) -> Response:

@@ -25,6 +25,7 @@ class FaultKind(StrEnum):
     GARBAGE = "garbage"  # send bytes that are not HTTP, then close
     SLOW_FIRST_BYTE = "slow_first_byte"  # wait ``delay`` seconds, then answer normally
     STREAM_ERROR = "stream_error"  # stream ``after_chunks`` events, then the provider's in-stream error event
+    STALL_MID_STREAM = "stall_mid_stream"  # stream ``after_chunks`` events, then go silent (``delay`` s or forever)
 
 
 class Fault(BaseModel):
@@ -43,6 +44,7 @@ class Fault(BaseModel):
     times: int | None = Field(default=None, ge=1, description="apply to the next K matching requests only")
     path_prefix: str | None = Field(default=None, description="match requests whose path starts with this")
     model: str | None = Field(default=None, description="match requests for this model name")
+    api_key: str | None = Field(default=None, description="match requests presenting this API key")
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -50,8 +52,10 @@ class Fault(BaseModel):
             raise ValueError("slow_first_byte needs 'delay' (seconds)")
         return self
 
-    def matches(self, path: str, model: str | None) -> bool:
+    def matches(self, path: str, model: str | None, api_key: str | None = None) -> bool:
         if self.path_prefix is not None and not path.startswith(self.path_prefix):
+            return False
+        if self.api_key is not None and self.api_key != api_key:
             return False
         return self.model is None or self.model == model
 
@@ -93,11 +97,11 @@ class FaultTable:
         with self._lock:
             return [r.model_copy() for r in self._rules]
 
-    def take(self, path: str, model: str | None) -> Fault | None:
+    def take(self, path: str, model: str | None, api_key: str | None = None) -> Fault | None:
         """The fault for this request, consuming one use of a limited rule."""
         with self._lock:
             for rule in self._rules:
-                if rule.fault.matches(path, model):
+                if rule.fault.matches(path, model, api_key):
                     rule.fired += 1
                     if rule.remaining is not None:
                         rule.remaining -= 1

@@ -221,11 +221,15 @@ class StandinServer:
         echo_prefix: str | None = None,
         embedding_dimensions: int | None = None,
         accepted_keys: list[str] | None | bool = False,
+        latency: float | None = None,
+        gzip: bool | None = None,
     ) -> None:
         """Change response knobs at run time (takes effect for the next request).
 
         ``accepted_keys``: a list makes only those API keys valid (others get the provider's
         invalid-key error); None accepts any non-empty key again; False (default) leaves it.
+        ``latency``: seconds before the first byte of every provider response.
+        ``gzip``: gzip non-streaming responses for clients sending ``Accept-Encoding: gzip``.
         """
         if chunk_size is not None:
             if chunk_size < 1:
@@ -241,6 +245,12 @@ class StandinServer:
             self.options.echo_prefix = echo_prefix
         if embedding_dimensions is not None:
             self.options.embedding_dimensions = embedding_dimensions
+        if latency is not None:
+            if latency < 0:
+                raise ValueError("latency must be >= 0")
+            self.options.latency = latency
+        if gzip is not None:
+            self.options.gzip = gzip
         if accepted_keys is not False:
             self.options.accepted_keys = list(accepted_keys) if isinstance(accepted_keys, list) else None
 
