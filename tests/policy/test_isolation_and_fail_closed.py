@@ -49,6 +49,7 @@ def test_engine_segfault_denies_that_request_and_the_next_is_decided(tmp_path: P
         good = decider.decide_sync(make_input(model="gpt-4o"))
         assert good.allow and good.error is None
         assert decider.engine.worker_pids()[0] != active_pid  # type: ignore[attr-defined]
+        assert decider.metrics()["engine_worker_restarts"] == 1
         assert os.getpid() > 0  # still here: the crash happened in the worker
     finally:
         decider.close()

@@ -48,6 +48,7 @@ def test_hot_reload_swaps_good_sets_and_rejects_bad_ones(tmp_path: Path) -> None
         assert issue.file is not None and issue.file.endswith("decision.rego") and issue.line is not None
         assert decider.bundle_hash == good_hash
         assert not decider.decide_sync(make_input()).allow  # the previous (v2) set still decides
+        assert decider.metrics()["engine_rejected_reloads"] == 1
     finally:
         decider.close()
 

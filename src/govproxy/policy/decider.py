@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections import Counter, OrderedDict
 from typing import Any
@@ -135,6 +136,7 @@ class PolicyDecider:
         self._cache: OrderedDict[bytes, tuple[float, str, Decision]] = OrderedDict()
         self._cache_ttl = config.cache_ttl_s
         self._cache_size = config.cache_size
+        self._cache_lock = threading.Lock()  # decide_sync may run in other threads
 
     @classmethod
     def from_settings(cls, settings: Any) -> PolicyDecider:
@@ -176,26 +178,40 @@ class PolicyDecider:
     def _cached(self, key: bytes | None) -> Decision | None:
         if key is None:
             return None
-        hit = self._cache.get(key)
-        if hit is None:
-            return None
-        expires, bundle, decision = hit
-        if expires < time.monotonic() or bundle != self.engine.bundle_hash:
-            self._cache.pop(key, None)
-            return None
-        self._cache.move_to_end(key)
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is None:
+                return None
+            expires, bundle, decision = hit
+            if expires < time.monotonic() or bundle != self.engine.bundle_hash:
+                del self._cache[key]
+                return None
+            self._cache.move_to_end(key)
         self.counters["cache_hits"] += 1
         return decision
 
     def _remember(self, key: bytes | None, decision: Decision) -> None:
         if key is None or decision.error is not None:
             return
-        self._cache[key] = (time.monotonic() + self._cache_ttl, decision.bundle_hash, decision)
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        with self._cache_lock:
+            self._cache[key] = (time.monotonic() + self._cache_ttl, decision.bundle_hash, decision)
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
 
     def clear_cache(self) -> None:
-        self._cache.clear()
+        with self._cache_lock:
+            self._cache.clear()
+
+    def metrics(self) -> dict[str, int | str]:
+        """Counters for the metrics exporter: decisions, errors by kind, cache, shadow, reloads."""
+        out: dict[str, int | str] = dict(self.counters)
+        out["engine"] = self.engine.name
+        out["bundle_hash"] = self.engine.bundle_hash
+        for name in ("reloads", "rejected_reloads", "worker_restarts"):
+            value = getattr(self.engine, name, None)
+            if isinstance(value, int):
+                out[f"engine_{name}"] = value
+        return out
 
     # -- deciding ----------------------------------------------------------------------
 
