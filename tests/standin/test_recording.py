@@ -245,3 +245,19 @@ def test_gzip_responses_when_enabled_and_accepted(server: StandinServer) -> None
     assert zipped.json()["choices"][0]["message"]["content"] == plain.json()["choices"][0]["message"]["content"]
     assert "content-encoding" not in identity.headers
     assert "content-encoding" not in streamed.headers  # SSE is never compressed
+
+
+def test_wait_for_requests(server: StandinServer) -> None:
+    def later() -> None:
+        time.sleep(0.1)
+        with raw_client(server) as c:
+            c.post("/v1/embeddings", headers=AUTH, json={"model": "m", "input": "x"})
+
+    threading.Thread(target=later).start()
+    assert [r.path for r in server.wait_for_requests(1, timeout=5)] == ["/v1/embeddings"]
+    try:
+        server.wait_for_requests(2, timeout=0.05)
+    except TimeoutError as exc:
+        assert "saw 1 request(s), expected 2" in str(exc)
+    else:
+        raise AssertionError("no timeout")

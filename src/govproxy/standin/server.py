@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -183,6 +184,21 @@ class StandinServer:
         if not reqs:
             raise LookupError("the stand-in has received no request")
         return reqs[-1]
+
+    def wait_for_requests(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
+        """Block until at least ``count`` provider requests were recorded; return them.
+
+        For tests whose client returns before the upstream request happened (asynchronous
+        proxies, fire-and-forget). Raises TimeoutError naming what was seen instead.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            reqs = self.recorder.requests
+            if len(reqs) >= count:
+                return reqs
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"stand-in saw {len(reqs)} request(s), expected {count}: {[r.path for r in reqs]}")
+            time.sleep(0.005)
 
     def reset(self, *, faults: bool = True, options: bool = True) -> None:
         """Forget recorded requests and zero the counters; by default also remove all faults
