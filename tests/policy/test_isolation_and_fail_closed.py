@@ -127,3 +127,21 @@ def test_set_that_only_fails_when_evaluated_is_rejected_at_load(tmp_path: Path) 
         assert not decider.decide_sync(make_input(sensitivity="public")).allow
     finally:
         decider.close()
+
+
+def test_worker_killed_while_idle_costs_no_request(tmp_path: Path) -> None:
+    import signal
+
+    decider = _decider(tmp_path, timeout_ms=5000)
+    try:
+        active_pid, _ = decider.engine.worker_pids()  # type: ignore[attr-defined]
+        assert active_pid is not None
+        os.kill(active_pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while decider.engine._active.proc.poll() is None:  # type: ignore[attr-defined]
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        d = decider.decide_sync(make_input(model="gpt-4o"))
+        assert d.allow and d.error is None
+    finally:
+        decider.close()

@@ -202,6 +202,8 @@ class EmbeddedEngine:
     def _current(self) -> WorkerProcess:
         with self._swap_lock:
             w = self._active
+            if w is not None and not w.dead and w.proc.poll() is not None:
+                w.kill()  # died while idle (OOM killer, signal): notice before sending it a request
             if w is None or w.dead:
                 if self._spare is not None and not self._spare.dead:
                     self._active, self._spare = self._spare, None
