@@ -52,6 +52,12 @@ def _settings(state: dict) -> dict:
     }
 
 
+def _view_and_rank(router: Router, cands: list[str]) -> None:
+    health = router.breakers.health_many(cands)
+    router.policy_view("acme", cands, "gpt-4o", health=health)
+    router.rank(cands, requested_model="gpt-4o", token_estimate=1000, preferred="openai", health=health)
+
+
 def bench_state(label: str, router: Router, baseline_us: float, n: int) -> None:
     cands = ["openai", "cheap", "local"]
 
@@ -63,6 +69,7 @@ def bench_state(label: str, router: Router, baseline_us: float, n: int) -> None:
     rows = {
         "policy_view (3 candidates: health+budget+price)": lambda: router.policy_view("acme", cands, "gpt-4o"),
         "rank (3 candidates)": lambda: router.rank(cands, requested_model="gpt-4o", token_estimate=1000, preferred="openai"),
+        "health once + policy_view + rank (shared health)": lambda: _view_and_rank(router, cands),
         "breaker allow + record_success (hot path)": hot_path,
         "record_usage (cost + 4 budget counters + metrics)": lambda: router.record_usage(
             tenant="acme", provider="openai", model="gpt-4o", usage=Usage(100, 10)

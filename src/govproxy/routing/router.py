@@ -73,10 +73,24 @@ class Router:
     def budget_state(self, tenant: str, provider: str) -> BudgetState:
         return self.budgets.state(tenant, provider)
 
-    def policy_view(self, tenant: str, candidates: Iterable[str], requested_model: str | None = None) -> dict[str, Any]:
-        """Per candidate: health, budget, mapped model and price (integers only) for the policy input."""
+    def policy_view(
+        self,
+        tenant: str,
+        candidates: Iterable[str],
+        requested_model: str | None = None,
+        *,
+        health: Mapping[str, Health] | None = None,
+    ) -> dict[str, Any]:
+        """Per candidate: health, budget, mapped model and price (integers only) for the policy input.
+
+        Read health once with ``router.breakers.health_many(candidates)`` and pass it here and
+        to :meth:`rank` to spend one state read instead of two.
+        """
         names = [c for c in dict.fromkeys(candidates) if c in self.settings.providers]
-        health = self.breakers.health_many(names)
+        missing = [n for n in names if health is None or n not in health]
+        if missing:
+            health = {**(health or {}), **self.breakers.health_many(missing)}
+        assert health is not None
         budgets = self.budgets.states(tenant, names)
         out: dict[str, Any] = {}
         for n in names:
@@ -106,7 +120,9 @@ class Router:
         requested_model: str | None,
         token_estimate: int,
         preferred: str | None = None,
+        health: Mapping[str, Health] | None = None,
     ) -> list[RankedCandidate]:
+        """Rank; pass the ``health`` already read for the policy input to save a state read."""
         return rank_candidates(
             candidates,
             providers=self.settings.providers,
@@ -114,7 +130,7 @@ class Router:
             token_estimate=token_estimate,
             config=self.config.routing,
             prices=self.prices,
-            health=self.breakers.health_many(candidates),
+            health=health if health is not None else self.breakers.health_many(candidates),
             latency=self.latency,
             preferred=preferred,
         )
