@@ -195,6 +195,8 @@ class Decision(_Model):
             if self.status is None:
                 codes = {d.code for d in self.deny}
                 self.status = 451 if codes == {"residency"} else 403
+            elif not 400 <= self.status <= 599:
+                raise ValueError("a denial's status must be an HTTP error status (4xx/5xx)")
         elif self.status is not None and self.status >= 400:
             raise ValueError("an allowing decision cannot carry an error status")
         return self
