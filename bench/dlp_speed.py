@@ -101,30 +101,35 @@ def dense(rng: random.Random, size: int, n_items: int = 10) -> str:
     return "".join(out)[: size + 400]
 
 
-def timed(scanner: Scanner, prompts: list[str], repeat: int) -> tuple[list[float], int]:
+def timed(scanner: Scanner, prompts: list[str], repeat: int) -> tuple[list[float], list[float], int]:
+    """All samples, and each prompt's fastest run (robust to other processes taking the CPU)."""
     times: list[float] = []
+    best = [float("inf")] * len(prompts)
     findings = 0
     for _ in range(repeat):
-        for p in prompts:
+        for i, p in enumerate(prompts):
             t0 = time.perf_counter()
             res = scanner.scan([p])
             if res.findings:
                 scanner.redact([p], res, vault=PseudonymVault())
-            times.append(time.perf_counter() - t0)
+            dt = time.perf_counter() - t0
+            times.append(dt)
+            best[i] = min(best[i], dt)
             findings += len(res.findings)
-    return times, findings
+    return times, best, findings
 
 
 def report(name: str, scanner: Scanner, prompts: list[str], repeat: int) -> dict[str, float]:
     timed(scanner, prompts[:5], 1)  # warm up
-    times, findings = timed(scanner, prompts, repeat)
+    times, best, findings = timed(scanner, prompts, repeat)
     size = sum(len(p.encode()) for p in prompts) / len(prompts)
     p50 = statistics.median(times)
     p90 = statistics.quantiles(times, n=10)[-1]
-    mbps = size / p50 / 1e6
-    print(f"{name:<22} size {size / 1024:5.1f} KB  findings/prompt {findings / len(times):5.1f}  "
-          f"p50 {p50 * 1e6:8.1f} us  p90 {p90 * 1e6:8.1f} us  {mbps:7.1f} MB/s")  # fmt: skip
-    return {"p50_us": p50 * 1e6, "mbps": mbps}
+    b50 = statistics.median(best)
+    print(f"{name:<24} {size / 1024:5.1f} KB  findings {findings / len(times):5.1f}  "
+          f"p50 {p50 * 1e6:8.1f} us  p90 {p90 * 1e6:8.1f} us  {size / p50 / 1e6:6.1f} MB/s  "
+          f"| uncontended {b50 * 1e6:8.1f} us  {size / b50 / 1e6:6.1f} MB/s")  # fmt: skip
+    return {"p50_us": p50 * 1e6, "mbps": size / p50 / 1e6, "best_us": b50 * 1e6, "best_mbps": size / b50 / 1e6}
 
 
 def memory(scanner: Scanner, rng: random.Random, n: int) -> None:
@@ -198,14 +203,18 @@ def main(argv: list[str] | None = None) -> int:
     clean4 = report("clean 4 KB", scanner, [prose(rng, 4096) for _ in range(100)], rep)
     report("clean 4 KB, numbers x3", scanner, [prose(rng, 4096, code=0.015, numbers=0.045) for _ in range(100)], rep)
     report("clean 4 KB, all code", scanner, ["\n".join(rng.choice(CODE) for _ in range(60))[:4096] for _ in range(50)], rep)
-    report("clean 64 KB", scanner, [prose(rng, 65536) for _ in range(10)], rep)
+    clean64 = report("clean 64 KB", scanner, [prose(rng, 65536) for _ in range(10)], rep)
     dense4 = report("PII-dense 4 KB (10)", scanner, [dense(rng, 4096, 10) for _ in range(100)], rep)
     report("PII-dense 64 KB (10)", scanner, [dense(rng, 65536, 10) for _ in range(10)], rep)
     report("PII-dense 64 KB (x16)", scanner, ["".join(dense(rng, 4096, 10) for _ in range(16)) for _ in range(5)], rep)
     print()
-    print(f"targets: clean 4 KB p50 {clean4['p50_us']:.1f} us (≤ 100: {'ok' if clean4['p50_us'] <= 100 else 'MISSED'}), "
-          f"clean {clean4['mbps']:.1f} MB/s (≥ 50: {'ok' if clean4['mbps'] >= 50 else 'MISSED'}), "
-          f"dense 4 KB p50 {dense4['p50_us']:.1f} us (≤ 300: {'ok' if dense4['p50_us'] <= 300 else 'MISSED'})")  # fmt: skip
+    print("'uncontended': median over prompts of each prompt's fastest run; p50 includes time other processes took")
+    for label, key in (("p50", "p50_us"), ("uncontended", "best_us")):
+        c, d = clean4[key], dense4[key]
+        mb = clean64["mbps" if key == "p50_us" else "best_mbps"]
+        print(f"targets ({label}): clean 4 KB {c:.1f} us (≤ 100: {'ok' if c <= 100 else 'MISSED'}), "
+              f"clean 64 KB {mb:.1f} MB/s (≥ 50: {'ok' if mb >= 50 else 'MISSED'}), "
+              f"dense 4 KB {d:.1f} us (≤ 300: {'ok' if d <= 300 else 'MISSED'})")  # fmt: skip
     memory(scanner, rng, 2000 if args.quick else 10_000)
     stream_restore(rng)
     return 0

@@ -20,9 +20,11 @@ from govproxy.dlp.model import Category
 # Starts with a character class, which Python's regex engine skips over quickly.
 # Single digits ('3 points', 'v2') are only kept when a capitalised word follows (a house
 # number): every match costs a Python object, and prose is full of lone digits.
+# The pattern must start with the digit class: a leading group or lookbehind would stop the
+# engine from skipping quickly to candidate positions (measured: several times slower).
 _NUMERIC_RUN = re.compile(
-    r"(?P<up>(?<=[A-Z])|(?<=[A-Z] ))?"  # follows an upper-case letter: NINO, VAT, codice fiscale
-    r"[0-9](?:[0-9 \-./()]{0,80}[0-9)](?P<cap> ?(?=(?:[A-Za-z] )?[A-Z]))?|(?P<cap1>[A-Za-z]? (?=[A-Z])))"
+    r"[0-9](?P<up>(?<=[A-Z][0-9])|(?<=[A-Z] [0-9]))?"  # follows an upper-case letter: NINO, VAT, codice fiscale
+    r"(?:[0-9 \-./()]{0,80}[0-9)](?P<cap> ?(?=(?:[A-Za-z] )?[A-Z]))?|(?P<cap1>[A-Za-z]? (?=[A-Z])))"
 )
 _DROP_SEPARATORS = str.maketrans("", "", " -./()")
 

@@ -58,6 +58,13 @@ def _trie_regex(terms: Iterable[str]) -> str:
     return emit(trie)
 
 
+def _left_word_boundary(start: int, end: int, state) -> list[tuple[int, int]]:
+    text = state.text
+    if start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        return []
+    return [(start, end)]
+
+
 def dictionary_detector(cfg: DictionaryConfig, index: int, base_dir: Path | None = None) -> Detector | None:
     terms = sorted(set(cfg.load_terms(base_dir)))
     if not terms:
@@ -65,7 +72,8 @@ def dictionary_detector(cfg: DictionaryConfig, index: int, base_dir: Path | None
     if not cfg.case_sensitive:
         terms = sorted({t.lower() for t in terms})
     body = _trie_regex(terms)
-    pattern = re.compile(rf"(?<!\w)(?:{body})(?!\w)", 0 if cfg.case_sensitive else re.IGNORECASE)
+    # no leading lookbehind (it would stop the engine skipping ahead); the left word boundary is checked in refine
+    pattern = re.compile(rf"(?:{body})(?!\w)", 0 if cfg.case_sensitive else re.IGNORECASE)
     longest = max(len(t) for t in terms)
     # anchor on each term's first word; the trie regex then runs in a window around it
     # (a few str.find calls beat one regex pass; a long list is one trie-regex pass instead)
@@ -82,5 +90,6 @@ def dictionary_detector(cfg: DictionaryConfig, index: int, base_dir: Path | None
         after=longest + 2 if few else 0,
         priority=72,
         anchored=few,
+        refine=_left_word_boundary,
         description=f"dictionary of {len(terms)} terms for {cfg.entity_type}",
     )

@@ -64,7 +64,9 @@ CREDIT_CARD = Detector(
 # ---------------------------------------------------------------- IBAN
 # one character per repetition (optional space before it): no two ways to split the same
 # input, so a long alphanumeric run cannot make the engine try every grouping
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?:[ ]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])")
+# (the left-boundary lookbehind sits after the first letter so the pattern starts with a
+# character class, which the engine can skip to quickly; same trick for street addresses)
+_IBAN = re.compile(r"[A-Za-z](?<![A-Za-z0-9][A-Za-z])[A-Za-z][0-9]{2}(?:[ ]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])")
 
 
 def _iban_run_ok(text: str, s: int, e: int, nd: int) -> bool:
@@ -493,7 +495,7 @@ STREET_ADDRESS = Detector(
     category=PII,
     anchor=Numeric(min_digits=1, capital_after=True),
     pattern=re.compile(
-        r"(?<![0-9A-Za-z\-.])[0-9]{1,5}[A-Za-z]?(?: [A-Z][a-z]{1,20}\.?){1,4} "
+        r"[0-9](?<![0-9A-Za-z\-.][0-9])[0-9]{0,4}[A-Za-z]?(?: [A-Z][a-z]{1,20}\.?){1,4} "
         rf"(?:{_SUFFIX})\.?(?![A-Za-z])"
         r"(?:,? (?:Apt|Suite|Unit|Flat|#)\.? ?[0-9A-Za-z\-]{1,6})?"
         r"(?:,? [A-Z][a-z]{1,20}(?: [A-Z][a-z]{1,20}){0,2},? [A-Z]{2} [0-9]{5}(?:-[0-9]{4})?(?![0-9]))?"
