@@ -333,3 +333,23 @@ def test_compatible_path_prefixes_are_served(server: StandinServer) -> None:
             )
             assert r.status_code == 200, path
             assert r.json()["choices"][0]["message"]["content"] == "echo: " + path
+
+
+def test_azure_annotations_and_empty_first_stream_chunk(server: StandinServer) -> None:
+    """Azure prefixes streams with a choices-less prompt-filter chunk; parsers must cope."""
+    client = openai.AzureOpenAI(
+        azure_endpoint=server.url,
+        api_key="azure-key",
+        api_version="2024-10-21",
+        http_client=httpx.Client(verify=ca_context(server)),
+        max_retries=0,
+    )
+    resp = client.chat.completions.create(model="dep", messages=[{"role": "user", "content": "hi"}])
+    raw = resp.model_dump()
+    assert raw["prompt_filter_results"][0]["prompt_index"] == 0
+    assert raw["choices"][0]["content_filter_results"]["hate"] == {"filtered": False, "severity": "safe"}
+    chunks = list(client.chat.completions.create(model="dep", messages=[{"role": "user", "content": "hi"}], stream=True))
+    assert chunks[0].choices == [] and chunks[0].id == ""
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: hi"
+    plain = openai_client(server).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert "prompt_filter_results" not in plain.model_dump()  # only the Azure path shape adds them

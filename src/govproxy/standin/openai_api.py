@@ -95,6 +95,20 @@ def _chat_usage(prompt: int, completion: int) -> dict[str, Any]:
     }
 
 
+_SAFE = {"filtered": False, "severity": "safe"}
+
+
+def _content_filter_results() -> dict[str, Any]:
+    """Azure OpenAI's per-choice moderation annotation (all categories safe)."""
+    return {"hate": dict(_SAFE), "self_harm": dict(_SAFE), "sexual": dict(_SAFE), "violence": dict(_SAFE)}
+
+
+def _prompt_filter_results() -> list[dict[str, Any]]:
+    results = _content_filter_results()
+    results["jailbreak"] = {"filtered": False, "detected": False}
+    return [{"prompt_index": 0, "content_filter_results": results}]
+
+
 def chat_completions(call: Call) -> Reply:
     body = call.body
     messages = body.get("messages")
@@ -114,6 +128,7 @@ def chat_completions(call: Call) -> Reply:
     call_id = random_id("call_", 24)
     created = int(time.time())
     finish = "tool_calls" if tool_call else "stop"
+    azure = "deployment" in call.path_params  # Azure adds content-filter annotations
 
     if not body.get("stream"):
         message: dict[str, Any] = {"role": "assistant", "content": None if tool_call else reply, "refusal": None, "annotations": []}
@@ -121,16 +136,20 @@ def chat_completions(call: Call) -> Reply:
             message["tool_calls"] = [
                 {"id": call_id, "type": "function", "function": {"name": tool_name, "arguments": args}}
             ]
-        out = {
+        choice: dict[str, Any] = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+        out: dict[str, Any] = {
             "id": cid,
             "object": "chat.completion",
             "created": created,
             "model": model,
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+            "choices": [choice],
             "usage": _chat_usage(prompt_tokens, completion_tokens),
             "service_tier": "default",
             "system_fingerprint": "fp_standin",
         }
+        if azure:
+            out["prompt_filter_results"] = _prompt_filter_results()
+            choice["content_filter_results"] = _content_filter_results()
         return Response(200, _json_headers(), dumps(out))
 
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -145,11 +164,17 @@ def chat_completions(call: Call) -> Reply:
             "system_fingerprint": "fp_standin",
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
         }
+        if azure and delta.get("content"):
+            obj["choices"][0]["content_filter_results"] = _content_filter_results()
         if include_usage:
             obj["usage"] = None
         return sse(obj)
 
     def events() -> Iterator[bytes]:
+        if azure:  # Azure's first event: prompt annotations only, empty choices and ids
+            yield sse(
+                {"choices": [], "created": 0, "id": "", "model": "", "object": "", "prompt_filter_results": _prompt_filter_results()}
+            )
         if tool_call:
             yield chunk(
                 {
