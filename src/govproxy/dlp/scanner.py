@@ -104,7 +104,7 @@ class Scanner:
             chars += len(text)
             if not text:
                 continue
-            findings.extend(self._scan_text(idx, text, errors))
+            findings.extend(self._scan_text(idx, text, errors, deadline))
             if time.perf_counter() > deadline:
                 errors.append(f"time budget of {self.config.time_budget_ms:g} ms exceeded after text {idx + 1} of {len(texts)}")
                 break
@@ -127,8 +127,9 @@ class Scanner:
         """
         return self.scan([seg.text for seg in request.texts], images=request.images)
 
-    def _scan_text(self, idx: int, text: str, errors: list[str]) -> list[Finding]:
+    def _scan_text(self, idx: int, text: str, errors: list[str], deadline: float = float("inf")) -> list[Finding]:
         state = TextState(text)
+        check_time = len(text) > 16_384  # per-detector deadline checks only where a text is large
         taken: list[tuple[int, int]] = []
         out: list[Finding] = []
         for det in self.detectors:  # by priority: a span goes to the first detector that claims it
@@ -155,6 +156,8 @@ class Scanner:
                     )
             except Exception as exc:  # fail closed; the message may contain text, so only the type
                 errors.append(f"detector {det.name} failed on text {idx}: {type(exc).__name__}")
+            if check_time and time.perf_counter() > deadline:
+                break  # scan() records the budget error
         out.sort(key=lambda f: f.start)
         return out
 
