@@ -81,3 +81,17 @@ def test_shipped_rego_tests_pass() -> None:
     last = r.stdout.strip().splitlines()[-1]
     passed = int(last.split()[0])
     assert last == f"{passed} passed, 0 failed" and passed >= 30
+
+
+def test_a_test_that_crashes_the_engine_fails_without_killing_the_runner(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "p.rego").write_text("package p\n\nimport rego.v1\n\nk := 1\n\nr := input.a + k\n")
+    (tmp_path / "p" / "p_test.rego").write_text("package p_test\n\nimport rego.v1\n\ntest_plain if data.p.k == 1\n")
+    (tmp_path / "p" / "with_test.rego").write_text(
+        'package with_test\n\nimport rego.v1\n\ntest_with if data.p.r == 2 with input as {"a": 1}\n'
+    )  # aborts regopy 1.5.2
+    r = govproxy("test", str(tmp_path))
+    assert r.returncode == 1
+    assert r.stdout.strip().splitlines()[-1] == "1 passed, 1 failed"
+    assert "PASS data.p_test.test_plain" in r.stdout
+    assert "FAIL data.with_test.test_with" in r.stdout and "crash" in r.stdout

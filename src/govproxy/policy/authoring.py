@@ -89,12 +89,47 @@ def _evaluate_isolated(modules: dict[str, str], data: dict[str, Any], ref: str,
         worker.kill()
 
 
+def _compile_isolated(modules: dict[str, str], data: dict[str, Any],
+                      display: dict[str, str]) -> list[PolicyIssue] | None:
+    """Compile errors (empty list when it compiles), or None when the engine crashed compiling."""
+    from govproxy.policy.workerproc import (
+        WorkerCompileError,
+        WorkerFailure,
+        WorkerProcess,
+    )
+
+    worker = WorkerProcess()
+    try:
+        worker.load(modules, data, "data", display)
+        return []
+    except WorkerCompileError as exc:
+        return exc.issues
+    except WorkerFailure:
+        return None
+    finally:
+        worker.kill()
+
+
+def _modules_for(source: PolicySource, rel: str) -> dict[str, str]:
+    """The policies, this test file, and the test files whose packages it references (fixtures).
+
+    Compiling test packages separately keeps one test file that crashes the engine from
+    failing every other file's tests.
+    """
+    text = source.tests[rel]
+    chosen = {rel: text}
+    for other, other_text in source.tests.items():
+        pkg = package_of(other_text)
+        if other != rel and pkg and re.search(r"\bdata\." + re.escape(pkg) + r"\b", text):
+            chosen[other] = other_text
+    return {**source.modules, **chosen}
+
+
 def run_tests(directory: str | Path) -> TestReport:
     source = load_source(directory)
-    modules = source.all_modules()
     display = _display(source)
     report = TestReport()
-    issues = compile_check(modules, source.data, display)
+    issues = _compile_isolated(source.all_modules(), source.data, display)
     if issues:
         report.issues = issues
         return report
@@ -103,6 +138,7 @@ def run_tests(directory: str | Path) -> TestReport:
         rules = _test_rules(text)
         if pkg is None or not rules:
             continue
+        modules = _modules_for(source, rel)
         ref = f"data.{pkg}"
         # One evaluation per test package; tests that are not plainly true are then
         # evaluated alone, so an error or crash is pinned to the test that caused it.
