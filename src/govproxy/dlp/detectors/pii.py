@@ -458,7 +458,12 @@ _DOB = re.compile(
     r")(?![0-9A-Za-z])",
     re.IGNORECASE,
 )
-_DOB_WORDS = ("born", "birth", "dob")
+_DOB_WORDS = ("born", "birth", "dob", "d.o.b", "geboren", "naissance", "nacimiento", "nascita")
+_YEAR_IN_RUN = re.compile(r"(?:^|[^0-9])(?:1[89][0-9]{2}|20[0-9]{2})(?![0-9])|[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2}(?![0-9])")
+
+
+def _has_year(text: str, s: int, e: int, nd: int) -> bool:
+    return _YEAR_IN_RUN.search(text[s:e]) is not None
 _YEAR = re.compile(r"(?<![0-9])(1[89][0-9]{2}|20[0-9]{2}|[0-9]{2})(?![0-9])")
 
 
@@ -472,10 +477,10 @@ DATE_OF_BIRTH = Detector(
     name="date_of_birth",
     entity_type="DATE_OF_BIRTH",
     category=PII,
-    anchor=Literal(_DOB_WORDS, ignore_case=True, needs_digits=2),
+    anchor=Numeric(min_digits=4, where=_has_year),  # a date needs a year: no keyword search on clean text
     pattern=_DOB,
-    before=60,
-    after=60,
+    before=30,
+    after=14,
     validate=_dob_plausible,
     context=_DOB_WORDS,
     context_before=40,
