@@ -168,7 +168,6 @@ def messages(call: Call) -> Reply:
         headers=_headers("text/event-stream; charset=utf-8") + [("cache-control", "no-cache")],
         chunks=events(),
         chunk_delay=call.options.chunk_delay,
-        reset_after_chunks=call.reset_after_chunks,
     )
 
 

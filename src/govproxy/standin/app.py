@@ -38,6 +38,16 @@ EndpointFn = Callable[[Call], Reply]
 FOREVER = 10**9
 
 
+@dataclass
+class FaultEffects:
+    """How a matched fault changes an otherwise normal answer (faults that replace it return early)."""
+
+    first_byte_delay: float = 0.0
+    reset_after_chunks: int | None = None
+    stall: tuple[int, float] | None = None  # (after_chunks, seconds)
+    stream_error: tuple[int, bytes] | None = None  # (after_chunks, error event bytes)
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
@@ -232,28 +242,17 @@ class StandinApp:
         route, params = self._route(req)
         family = route.family if route else guess_family(req)
         fault = self.faults.take(req.path, _model_hint(req, parsed), presented_key(family, req))
-        reply_mods: dict[str, Any] = {}
+        effects = FaultEffects()
         if fault is not None:
-            early = await self._apply_fault(fault, family, req, reply_mods)
+            early = await self._apply_fault(fault, family, req, effects)
             if early is not None:
+                early.first_byte_delay += self.options.latency
                 return early
-
-        reply = self._dispatch(req, route, params, family, parsed, parse_error, reply_mods)
-        reply.first_byte_delay = self.options.latency + reply_mods.get("first_byte_delay", 0.0)
-        if "stall" in reply_mods and isinstance(reply, StreamingResponse):
-            after, seconds = reply_mods["stall"]
-            reply.chunks = _stall(reply.chunks, after, seconds)
+        reply = self._dispatch(req, route, params, family, parsed, parse_error)
+        reply.first_byte_delay = self.options.latency + effects.first_byte_delay
         if self.options.gzip and isinstance(reply, Response) and "gzip" in (req.header("accept-encoding") or ""):
             reply = _gzipped(reply)
-        if "stream_error" in reply_mods and isinstance(reply, StreamingResponse):
-            after, event = reply_mods["stream_error"]
-            reply.chunks = _cut_with_error(reply.chunks, after, event)
-        if "reset_after_chunks" in reply_mods:
-            if isinstance(reply, StreamingResponse):
-                reply.reset_after_chunks = reply_mods["reset_after_chunks"]
-            elif isinstance(reply, Response):
-                reply.reset_after_bytes = max(0, len(reply.body) // 2) if reply_mods["reset_after_chunks"] else 0
-        return reply
+        return _with_effects(reply, effects)
 
     def _route(self, req: HttpRequest) -> tuple[Route | None, dict[str, str]]:
         for route in ROUTES:
@@ -267,7 +266,8 @@ class StandinApp:
                 return route, params
         return None, {}
 
-    async def _apply_fault(self, fault: Fault, family: Family, req: HttpRequest, mods: dict[str, Any]) -> Reply | None:
+    async def _apply_fault(self, fault: Fault, family: Family, req: HttpRequest, effects: FaultEffects) -> Reply | None:
+        """Either a reply that replaces the normal answer, or None with ``effects`` filled in."""
         if fault.kind is FaultKind.STATUS:
             retry_after = fault.retry_after if fault.retry_after is not None else (1.0 if fault.status == 429 else None)
             return error_response(family, fault.status, fault.message, retry_after=retry_after)
@@ -279,19 +279,15 @@ class StandinApp:
             await asyncio.sleep(FOREVER if fault.delay is None else fault.delay)
             return None
         if fault.kind is FaultKind.SLOW_FIRST_BYTE:
-            mods["first_byte_delay"] = fault.delay or 0.0
-            return None
-        if fault.kind is FaultKind.RESET_MID_STREAM:
-            mods["reset_after_chunks"] = fault.after_chunks
-            return None
-        if fault.kind is FaultKind.STALL_MID_STREAM:
-            mods["stall"] = (fault.after_chunks, FOREVER if fault.delay is None else fault.delay)
-            return None
-        if fault.kind is FaultKind.STREAM_ERROR:
+            effects.first_byte_delay = fault.delay or 0.0
+        elif fault.kind is FaultKind.RESET_MID_STREAM:
+            effects.reset_after_chunks = fault.after_chunks
+        elif fault.kind is FaultKind.STALL_MID_STREAM:
+            effects.stall = (fault.after_chunks, FOREVER if fault.delay is None else fault.delay)
+        elif fault.kind is FaultKind.STREAM_ERROR:
             sse = family is not Family.GEMINI or req.query_param("alt") == "sse"
             event = stream_error_event(family, fault.status, fault.message, sse=sse, first=fault.after_chunks == 0)
-            mods["stream_error"] = (fault.after_chunks, event)
-            return None
+            effects.stream_error = (fault.after_chunks, event)
         return None
 
     def _dispatch(
@@ -302,7 +298,6 @@ class StandinApp:
         family: Family,
         parsed: Any,
         parse_error: str | None,
-        mods: dict[str, Any],
     ) -> Reply:
         if route is None:
             return _not_found(family, req)
@@ -327,12 +322,24 @@ class StandinApp:
             options=self.options,
             family=family,
             path_params=params,
-            reset_after_chunks=mods.get("reset_after_chunks"),
         )
         try:
             return route.handler(call)
         except Exception as exc:  # noqa: BLE001 - a stand-in bug must surface as a 500, not a dropped connection
             return error_response(family, 500, f"stand-in internal error: {type(exc).__name__}")
+
+
+def _with_effects(reply: Reply, effects: FaultEffects) -> Reply:
+    if isinstance(reply, StreamingResponse):
+        if effects.stall is not None:
+            reply.chunks = _stall(reply.chunks, *effects.stall)
+        if effects.stream_error is not None:
+            reply.chunks = _cut_with_error(reply.chunks, *effects.stream_error)
+        if effects.reset_after_chunks is not None:
+            reply.reset_after_chunks = effects.reset_after_chunks
+    elif isinstance(reply, Response) and effects.reset_after_chunks is not None:
+        reply.reset_after_bytes = len(reply.body) // 2 if effects.reset_after_chunks else 0
+    return reply
 
 
 async def _stall(chunks: Any, after: int, seconds: float) -> AsyncIterator[bytes]:

@@ -17,7 +17,6 @@ class Call:
     options: EchoOptions
     family: Family
     path_params: dict[str, str] = field(default_factory=dict)
-    reset_after_chunks: int | None = None  # set by a reset_mid_stream fault
 
     @property
     def model(self) -> str:

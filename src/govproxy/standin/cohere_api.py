@@ -126,7 +126,6 @@ def chat(call: Call) -> Reply:
         _headers("text/event-stream"),
         events(),
         chunk_delay=call.options.chunk_delay,
-        reset_after_chunks=call.reset_after_chunks,
     )
 
 

@@ -150,7 +150,6 @@ def stream_generate_content(call: Call) -> Reply:
             _headers("text/event-stream"),
             sse_events(),
             chunk_delay=call.options.chunk_delay,
-            reset_after_chunks=call.reset_after_chunks,
         )
 
     def json_array() -> Iterator[bytes]:
@@ -165,7 +164,6 @@ def stream_generate_content(call: Call) -> Reply:
         _headers(),
         json_array(),
         chunk_delay=call.options.chunk_delay,
-        reset_after_chunks=call.reset_after_chunks,
     )
 
 

@@ -55,7 +55,6 @@ def _stream(call: Call, chunks: Iterator[bytes] | list[bytes]) -> StreamingRespo
         headers=_sse_headers(),
         chunks=chunks,
         chunk_delay=call.options.chunk_delay,
-        reset_after_chunks=call.reset_after_chunks,
     )
 
 
