@@ -32,7 +32,7 @@ _DROP_SEPARATORS = str.maketrans("", "", " -./()")
 class TextState:
     """Per-text values computed at most once and shared between detectors."""
 
-    __slots__ = ("text", "_lower", "_numeric", "_by_min", "_contains", "_capital_after", "_after_upper")
+    __slots__ = ("text", "_lower", "_numeric", "_by_min", "_contains", "_capital_after", "_after_upper", "_regex_hits")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -42,6 +42,15 @@ class TextState:
         self._contains: dict[tuple[str, bool], bool] = {}
         self._capital_after: list[tuple[int, int, int]] = []
         self._after_upper: list[tuple[int, int, int]] = []
+        self._regex_hits: dict[re.Pattern[str], list[tuple[int, int]]] = {}
+
+    def regex_hits(self, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
+        """Spans of ``pattern`` in the text, cached: detectors of one family share one pass."""
+        hits = self._regex_hits.get(pattern)
+        if hits is None:
+            hits = [m.span() for m in pattern.finditer(self.text)]
+            self._regex_hits[pattern] = hits
+        return hits
 
     def contains(self, needle: str, ignore_case: bool = False) -> bool:
         """Cached substring test: detectors sharing a keyword ('secret', 'sk-') search once."""
@@ -194,19 +203,22 @@ class AnyOf(Anchor):
 
 @dataclass(frozen=True)
 class RegexAnchor(Anchor):
-    """A regex that starts with a literal or a small class, so the engine can skip quickly."""
+    """A regex that starts with a literal (or a small class), so the engine skips ahead quickly.
+
+    Detectors of one family (e.g. every token whose prefix ends in '_') use the same
+    pattern object, and its hits are computed once per text.
+    """
 
     pattern: re.Pattern[str]
     gate: str | None = None
 
     def absent(self, state: TextState) -> bool:
-        return self.gate is not None and self.gate not in state.text
+        if self.gate is not None and self.gate not in state.text:
+            return True
+        return not state.regex_hits(self.pattern)
 
     def hits(self, state: TextState) -> Iterator[tuple[int, int]]:
-        if self.gate is not None and self.gate not in state.text:
-            return
-        for m in self.pattern.finditer(state.text):
-            yield m.start(), m.end()
+        yield from state.regex_hits(self.pattern)
 
 
 RunPredicate = Callable[[str, int, int, int], bool]

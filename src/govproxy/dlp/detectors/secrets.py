@@ -70,21 +70,30 @@ def _prefixed(
     validate: object = None,
     description: str = "",
     priority: int = 90,
+    before: int = 0,
 ) -> Detector:
+    """A token with a fixed prefix. ``before`` > 0: the anchor hit lies that far inside the token."""
     return Detector(
         name=name,
         entity_type=entity_type,
         category=SECRET,
         anchor=anchor,
         pattern=re.compile(pattern),
-        before=0,
+        before=before,
         after=max_len + 2,
         validate=validate,  # type: ignore[arg-type]
         priority=priority,
-        anchored=True,
+        anchored=before == 0,
         description=description,
     )
 
+
+# Shared anchors: one literal-first pass finds the prefixes of a whole family of token formats.
+_A_FAMILY = re.compile(r"A(?:KIA|SIA|BIA|CCA|IDA|ROA|IPA|NPA|NVA|PKA|GPA|Iza)")
+_S_FAMILY = re.compile(r"S(?:K[0-9a-f]{32}|G\.)")
+_G_FAMILY = re.compile(r"g(?:h[pousr]_|ithub_pat_|l(?:pat|dt|rt|ptt|cbt|oas|soat)-)")
+_UNDERSCORE_FAMILY = re.compile(r"_(?:live_|test_|(?<=whsec_)|(?<=hf_)|(?<=api_)org_)")
+_DASH_FAMILY = re.compile(r"-(?:(?<=sk-)|(?<=xox[abprse]-)|(?<=xapp-)|----BEGIN)")
 
 _B = r"(?<![A-Za-z0-9_\-])"  # token boundary on the left
 _E = r"(?![A-Za-z0-9_\-])"  # and on the right
@@ -93,10 +102,10 @@ AWS_ACCESS_KEY_ID = Detector(
     name="aws_access_key_id",
     entity_type="AWS_ACCESS_KEY_ID",
     category=SECRET,
-    anchor=RegexAnchor(re.compile(r"A(?:KIA|SIA|BIA|CCA|IDA|ROA|IPA|NPA|NVA|PKA|GPA)[A-Z2-7]{16}")),
+    anchor=RegexAnchor(_A_FAMILY, gate="A"),
     pattern=re.compile(r"(?<![A-Za-z0-9])A(?:KIA|SIA|BIA|CCA|IDA|ROA|IPA|NPA|NVA|PKA|GPA)[A-Z2-7]{16}(?![A-Za-z0-9])"),
     before=1,
-    after=2,
+    after=22,
     priority=92,
     description="AWS access key ids (AKIA/ASIA… + 16 base32 characters)",
 )
@@ -134,10 +143,10 @@ GCP_API_KEY = Detector(
     name="gcp_api_key",
     entity_type="GCP_API_KEY",
     category=SECRET,
-    anchor=RegexAnchor(re.compile(r"AIza[0-9A-Za-z_\-]{35}")),
+    anchor=RegexAnchor(_A_FAMILY, gate="A"),
     pattern=re.compile(_B + r"AIza[0-9A-Za-z_\-]{35}" + _E),
     before=1,
-    after=2,
+    after=40,
     priority=90,
     description="Google API keys (AIza…)",
 )
@@ -158,7 +167,7 @@ AZURE_STORAGE_KEY = Detector(
 GITHUB_TOKEN = _prefixed(
     "github_token",
     "GITHUB_TOKEN",
-    RegexAnchor(re.compile(r"g(?:h[pousr]_|ithub_pat_)"), gate="_"),
+    RegexAnchor(_G_FAMILY, gate="_"),
     _B + r"(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255})" + _E,
     270,
     description="GitHub tokens (ghp_/gho_/ghu_/ghs_/ghr_, fine-grained github_pat_)",
@@ -167,7 +176,7 @@ GITHUB_TOKEN = _prefixed(
 GITLAB_TOKEN = _prefixed(
     "gitlab_token",
     "GITLAB_TOKEN",
-    RegexAnchor(re.compile(r"gl(?:pat|dt|rt|ptt|cbt|oas|soat)-"), gate="-"),
+    RegexAnchor(_G_FAMILY, gate="-"),
     _B + r"gl(?:pat|dt|rt|ptt|cbt|oas|soat)-[A-Za-z0-9_\-.]{20,80}" + _E,
     90,
     description="GitLab personal/deploy/runner tokens (glpat-…)",
@@ -176,10 +185,11 @@ GITLAB_TOKEN = _prefixed(
 SLACK_TOKEN = _prefixed(
     "slack_token",
     "SLACK_TOKEN",
-    RegexAnchor(re.compile(r"x(?:ox[abprse]|app)-"), gate="-"),
+    RegexAnchor(_DASH_FAMILY, gate="-"),
     _B + r"(?:xox[abprse]-[0-9A-Za-z\-]{10,250}|xapp-[0-9]-[A-Z0-9]{8,20}-[0-9]{6,20}-[a-f0-9]{32,80})" + _E,
     260,
     description="Slack bot/user/app tokens (xoxb-, xoxp-, xapp-…)",
+    before=4,
 )
 
 SLACK_WEBHOOK = _prefixed(
@@ -195,9 +205,9 @@ STRIPE_KEY = Detector(
     name="stripe_key",
     entity_type="STRIPE_KEY",
     category=SECRET,
-    anchor=Literal(("_live_", "_test_", "whsec_"), gate="_"),
+    anchor=RegexAnchor(_UNDERSCORE_FAMILY, gate="_"),
     pattern=re.compile(_B + r"(?:[sr]k_(?:live|test)_[0-9A-Za-z]{20,247}|whsec_[0-9A-Za-z]{24,64})" + _E),
-    before=2,
+    before=6,
     after=260,
     priority=90,
     description="Stripe secret/restricted keys and webhook secrets",
@@ -207,7 +217,7 @@ TWILIO_API_KEY = Detector(
     name="twilio_api_key",
     entity_type="TWILIO_API_KEY",
     category=SECRET,
-    anchor=RegexAnchor(re.compile(r"SK[0-9a-f]{32}")),
+    anchor=RegexAnchor(_S_FAMILY, gate="S"),
     pattern=re.compile(r"(?<![A-Za-z0-9])SK[0-9a-f]{32}(?![A-Za-z0-9])"),
     before=1,
     after=2,
@@ -233,7 +243,7 @@ TWILIO_AUTH_TOKEN = Detector(
 SENDGRID_API_KEY = _prefixed(
     "sendgrid_api_key",
     "SENDGRID_API_KEY",
-    RegexAnchor(re.compile(r"SG\.[A-Za-z0-9_\-]{16}"), gate="G"),
+    RegexAnchor(_S_FAMILY, gate="G"),
     _B + r"SG\.[A-Za-z0-9_\-]{16,32}\.[A-Za-z0-9_\-]{40,50}" + _E,
     90,
     description="SendGrid API keys (SG.xxx.yyy)",
@@ -242,31 +252,34 @@ SENDGRID_API_KEY = _prefixed(
 ANTHROPIC_API_KEY = _prefixed(
     "anthropic_api_key",
     "ANTHROPIC_API_KEY",
-    Literal(("sk-",), gate="-"),
+    RegexAnchor(_DASH_FAMILY, gate="-"),
     _B + r"sk-ant-(?:api|admin|oat|sid)[0-9]{2}-[A-Za-z0-9_\-]{32,200}" + _E,
     230,
     priority=93,
     description="Anthropic API/admin keys (sk-ant-api03-…)",
+    before=2,
 )
 
 OPENAI_API_KEY = _prefixed(
     "openai_api_key",
     "OPENAI_API_KEY",
-    Literal(("sk-",), gate="-"),
+    RegexAnchor(_DASH_FAMILY, gate="-"),
     _B + r"sk-(?!ant-)(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_\-]{20,200}" + _E,
     220,
     validate=lambda s: looks_random(s[3:], 20, 3.5),
     description="OpenAI API keys (sk-, sk-proj-, sk-svcacct-, sk-admin-)",
+    before=2,
 )
 
 HUGGINGFACE_TOKEN = _prefixed(
     "huggingface_token",
     "HUGGINGFACE_TOKEN",
-    Literal(("hf_", "api_org_"), gate="_"),
+    RegexAnchor(_UNDERSCORE_FAMILY, gate="_"),
     _B + r"(?:hf_|api_org_)[A-Za-z0-9]{30,40}" + _E,
     52,
     validate=lambda s: v.shannon_entropy(s) >= 3.5,
     description="Hugging Face user and org tokens (hf_…)",
+    before=3,
 )
 
 
@@ -293,7 +306,7 @@ JWT = _prefixed(
 PRIVATE_KEY = _prefixed(
     "private_key",
     "PRIVATE_KEY",
-    Literal(("-----BEGIN",), gate="-"),
+    RegexAnchor(_DASH_FAMILY, gate="-"),
     r"-----BEGIN[A-Z ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
     r"(?:[\s\S]{0,40000}?-----END[A-Z ]{0,40}PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s\\:\-]{0,40000})",
     40200,
