@@ -124,12 +124,14 @@ US_SSN_COMPACT = Detector(
     name="us_ssn_compact",
     entity_type="US_SSN",
     category=PII,
-    anchor=Literal(("ssn", "social sec", "ss#", "ss #"), ignore_case=True, needs_digits=9),
+    anchor=Numeric(min_digits=9, where=lambda t, s, e, nd: nd == 9 and e - s <= 10),
     pattern=re.compile(r"(?<![0-9A-Za-z\-.])[0-9]{9}(?![0-9A-Za-z]|[\-.][0-9])"),
-    before=70,
-    after=70,
+    before=2,
+    after=2,
     validate=v.ssn_ok,
     context=("ssn", "social security", "social sec", "ss#", "ss #"),
+    context_before=50,
+    context_after=20,
     priority=74,
     description="nine undivided digits as an SSN, only next to 'SSN'/'social security'",
 )
@@ -220,10 +222,10 @@ NL_BSN = Detector(
     name="nl_bsn",
     entity_type="NL_BSN",
     category=PII,
-    anchor=Literal(("bsn", "burgerservicenummer", "sofinummer", "citizen service number"), ignore_case=True, needs_digits=8),
+    anchor=Numeric(min_digits=8, where=lambda t, s, e, nd: nd in (8, 9) and e - s <= 12),
     pattern=re.compile(r"(?<![0-9A-Za-z\-.])[0-9]{4}\.?[0-9]{2}\.?[0-9]{3}(?![0-9A-Za-z]|[\-.][0-9])"),
-    before=80,
-    after=80,
+    before=2,
+    after=2,
     validate=v.nl_bsn_ok,
     context=("bsn", "burgerservicenummer", "sofinummer", "citizen service number"),
     priority=60,
@@ -462,8 +464,14 @@ _DOB_WORDS = ("born", "birth", "dob", "d.o.b", "geboren", "naissance", "nacimien
 _YEAR_IN_RUN = re.compile(r"(?:^|[^0-9])(?:1[89][0-9]{2}|20[0-9]{2})(?![0-9])|[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2}(?![0-9])")
 
 
+_DOB_CONTEXT_ANY_CASE = re.compile("|".join(re.escape(w) for w in _DOB_WORDS), re.IGNORECASE)
+
+
 def _has_year(text: str, s: int, e: int, nd: int) -> bool:
-    return _YEAR_IN_RUN.search(text[s:e]) is not None
+    """A year-bearing run with a birth word nearby (checked before the full date pattern runs)."""
+    if _YEAR_IN_RUN.search(text[s:e]) is None:
+        return False
+    return _DOB_CONTEXT_ANY_CASE.search(text, max(0, s - 50), min(len(text), e + 30)) is not None
 _YEAR = re.compile(r"(?<![0-9])(1[89][0-9]{2}|20[0-9]{2}|[0-9]{2})(?![0-9])")
 
 
