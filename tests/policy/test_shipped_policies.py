@@ -116,3 +116,21 @@ def test_identical_inputs_reuse_the_decision_but_not_across_bundles_or_ttl0() ->
     finally:
         decider.close()
         uncached.close()
+
+
+def test_cache_ignores_only_the_fields_the_policy_set_declares_unread(shipped_decider: PolicyDecider) -> None:
+    ignore = shipped_decider.engine.cache_ignore  # type: ignore[attr-defined]
+    assert "request.token_estimate" in ignore and "env.time" in ignore and "request.model" not in ignore
+    shipped_decider.clear_cache()
+    before = shipped_decider.counters["cache_hits"]
+    a = make_input(sensitivity="internal", findings={"EMAIL": 1})
+    b = a.model_copy(update={
+        "request": a.request.model_copy(update={"token_estimate": 9999}),
+        "caller": a.caller.model_copy(update={"source": "127.0.0.1:60001"}),
+    })
+    other_model = make_input(sensitivity="internal", findings={"EMAIL": 1}, model="gpt-4o-mini")
+    shipped_decider.decide_sync(a)
+    shipped_decider.decide_sync(b)
+    assert shipped_decider.counters["cache_hits"] == before + 1
+    shipped_decider.decide_sync(other_model)
+    assert shipped_decider.counters["cache_hits"] == before + 1

@@ -11,10 +11,11 @@ active decision, and counts where the two disagree.
 
 Decision cache: rego-cpp costs milliseconds for a realistic input (bench/policy_bench.py),
 while live traffic repeats the same facts (tenant, provider, model, sensitivity, finding
-types, health) over and over. A decision is therefore reused for a byte-identical input
-(``env.time`` aside) for ``cache_ttl_s`` (default 1 s) under the same policy bundle.
-Policies that depend on the clock at sub-second resolution should set it to 0. Errors
-and fail-closed decisions are never cached.
+types, health) over and over. A decision is therefore reused for ``cache_ttl_s`` (default
+1 s, same policy bundle) when the input is identical except for fields the policy set
+declares it does not read (``data.<decision package>.cache_ignore``, e.g. ``env.time``,
+``request.token_estimate``; ``env.time`` only when the set declares nothing). Errors and
+fail-closed decisions are never cached.
 """
 
 from __future__ import annotations
@@ -170,10 +171,22 @@ class PolicyDecider:
     # -- cache -----------------------------------------------------------------------
 
     def _cache_key(self, policy_input: PolicyInput, payload: bytes) -> bytes | None:
+        """The input without the fields the policy set declares it does not read."""
         if self._cache_ttl <= 0 or self._cache_size <= 0:
             return None
-        stamp = b'"time":' + json.dumps(policy_input.env.time).encode()
-        return payload.replace(stamp, b'"time":""', 1)
+        ignore: tuple[str, ...] = getattr(self.engine, "cache_ignore", ("env.time",))
+        if ignore == ("env.time",):
+            stamp = b'"time":' + json.dumps(policy_input.env.time).encode()
+            return payload.replace(stamp, b'"time":""', 1)
+        doc = json.loads(payload)
+        for path in ignore:
+            head, _, leaf = path.rpartition(".")
+            node: Any = doc
+            for part in head.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, dict):
+                node.pop(leaf, None)
+        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
     def _cached(self, key: bytes | None) -> Decision | None:
         if key is None:

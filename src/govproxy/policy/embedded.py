@@ -41,6 +41,18 @@ from govproxy.policy.workerproc import (
 log = logging.getLogger("govproxy.policy")
 
 COMPILE_TIMEOUT_S = 60.0
+DEFAULT_CACHE_IGNORE: tuple[str, ...] = ("env.time",)
+
+
+def cache_ignore_ref(decision_ref: str) -> str:
+    """``data.govproxy.decision`` -> ``data.govproxy.cache_ignore`` (beside the decision)."""
+    return decision_ref.rsplit(".", 1)[0] + ".cache_ignore"
+
+
+def valid_cache_ignore(value: Any) -> tuple[str, ...] | None:
+    if isinstance(value, list) and all(isinstance(v, str) and v and "." in v for v in value):
+        return tuple(sorted(set(value) | set(DEFAULT_CACHE_IGNORE)))
+    return None
 
 
 @dataclass
@@ -71,6 +83,7 @@ class EmbeddedEngine:
         self._closed = threading.Event()
         self._spare_thread: threading.Thread | None = None
         self.load_issues: list[PolicyIssue] = []
+        self.cache_ignore: tuple[str, ...] = DEFAULT_CACHE_IGNORE
         self.reloads = 0
         self.rejected_reloads = 0
         self.worker_restarts = 0
@@ -132,9 +145,11 @@ class EmbeddedEngine:
             return self._reject(exc.issues)
         except (WorkerFailure, OSError) as exc:
             return self._reject([PolicyIssue(f"policy worker failed while compiling: {exc}")])
+        ignore = self._read_cache_ignore(source)
         with self._call_lock, self._swap_lock:
             old = (self._active, self._spare)
             self._active, self._spare, self._source = worker, None, source
+            self.cache_ignore = ignore
         for w in old:
             if w is not None:
                 w.kill()
@@ -143,6 +158,24 @@ class EmbeddedEngine:
         log.info("policy set loaded from %s (%s)", self.policy_dir, source.bundle_hash)
         self._refill_spare()
         return ReloadResult(True, True, source.bundle_hash)
+
+    def _read_cache_ignore(self, source: PolicySource) -> tuple[str, ...]:
+        """The policy set's own list of input fields it does not read (see decision.rego)."""
+        worker = WorkerProcess()
+        try:
+            worker.load(source.modules, source.data, cache_ignore_ref(self.ref), timeout=COMPILE_TIMEOUT_S)
+            kind, value, _ = parse_eval_reply(worker.call_sync(b"E{}", COMPILE_TIMEOUT_S))
+        except (WorkerCompileError, WorkerFailure, OSError):
+            return DEFAULT_CACHE_IGNORE
+        finally:
+            worker.kill()
+        if kind != "value":
+            return DEFAULT_CACHE_IGNORE
+        ignore = valid_cache_ignore(value)
+        if ignore is None:
+            log.warning("%s is not a list of input paths; ignoring it", cache_ignore_ref(self.ref))
+            return DEFAULT_CACHE_IGNORE
+        return ignore
 
     def _reject(self, issues: list[PolicyIssue]) -> ReloadResult:
         self.load_issues = issues

@@ -25,6 +25,9 @@ class OpaEngine:
     def __init__(self, opa_url: str, decision_path: str, *, policy_dir: str | Path | None = None,
                  max_connections: int = 16) -> None:
         self.url = f"{opa_url.rstrip('/')}/v1/data/{decision_path.strip('/')}"
+        package = decision_path.strip("/").rsplit("/", 1)[0]
+        self._ignore_url = f"{opa_url.rstrip('/')}/v1/data/{package}/cache_ignore"
+        self._cache_ignore: tuple[str, ...] | None = None
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._async: httpx.AsyncClient | None = None
         self._async_loop: Any = None
@@ -42,6 +45,21 @@ class OpaEngine:
     @property
     def bundle_hash(self) -> str:
         return self._bundle_hash
+
+    @property
+    def cache_ignore(self) -> tuple[str, ...]:
+        """Asked of the server once (the policy set's list of input fields it does not read)."""
+        from govproxy.policy.embedded import DEFAULT_CACHE_IGNORE, valid_cache_ignore
+
+        if self._cache_ignore is None:
+            try:
+                resp = self._sync.post(self._ignore_url, content=b"{}", timeout=1.0,
+                                       headers={"content-type": "application/json"})
+                value = resp.json().get("result") if resp.status_code == 200 else None
+            except (httpx.HTTPError, ValueError, AttributeError):
+                return DEFAULT_CACHE_IGNORE  # not cached: ask again once OPA answers
+            self._cache_ignore = valid_cache_ignore(value) or DEFAULT_CACHE_IGNORE
+        return self._cache_ignore
 
     def _body(self, input_json: bytes) -> bytes:
         return b'{"input":' + input_json + b"}"
