@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Category(StrEnum):
@@ -39,7 +39,7 @@ class Sensitivity(StrEnum):
 
     @property
     def rank(self) -> int:
-        return _RANK[self.value]
+        return _RANK_OF[self]
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, Sensitivity):
@@ -72,9 +72,15 @@ class Sensitivity(StrEnum):
             ) from None
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One detected value: where it is and a keyed hash, never the value itself."""
+_RANK_OF: dict[Sensitivity, int] = {s: _RANK[s.value] for s in Sensitivity}
+
+
+class Finding(NamedTuple):
+    """One detected value: where it is and a keyed hash, never the value itself.
+
+    (A NamedTuple: immutable like a frozen dataclass, and several times cheaper to create
+    on the hot path.)
+    """
 
     entity_type: str
     category: Category

@@ -25,6 +25,7 @@ from govproxy.dlp.vault import PseudonymVault
 from govproxy.models import LLMRequest
 
 log = logging.getLogger(__name__)
+_CATEGORY_NAME = {c: c.value for c in Category}
 
 
 class Scanner:
@@ -112,7 +113,8 @@ class Scanner:
         cats: dict[str, int] = {}
         for f in findings:
             counts[f.entity_type] = counts.get(f.entity_type, 0) + 1
-            cats[f.category.value] = cats.get(f.category.value, 0) + 1
+            c = _CATEGORY_NAME[f.category]
+            cats[c] = cats.get(c, 0) + 1
         level = Sensitivity.CRITICAL if errors else self.classifier.classify(counts)
         elapsed = (time.perf_counter() - t0) * 1e6
         if errors:

@@ -34,6 +34,8 @@ class SensitivityClassifier:
     def __init__(self, config: SensitivityConfig, type_categories: Mapping[str, Category]) -> None:
         self._config = config
         self._categories = dict(type_categories)
+        self._level_cache: dict[str, tuple[Sensitivity, int]] = {}
+        self._rules = [(r.level, r.level.rank, tuple(r.all_of), r.min_count) for r in config.rules]
 
     def level_of(self, entity_type: str) -> Sensitivity:
         if entity_type in self._config.levels:
@@ -48,13 +50,18 @@ class SensitivityClassifier:
     def classify(self, counts: Mapping[str, int]) -> Sensitivity:
         if not counts:
             return Sensitivity.PUBLIC
+        cache = self._level_cache
         level = Sensitivity.PUBLIC
+        rank = 0
         for entity_type, n in counts.items():
             if n > 0:
-                t = self.level_of(entity_type)
-                if t.rank > level.rank:
-                    level = t
-        for rule in self._config.rules:
-            if rule.level.rank > level.rank and all(counts.get(t, 0) >= rule.min_count for t in rule.all_of):
-                level = rule.level
+                hit = cache.get(entity_type)
+                if hit is None:
+                    t = self.level_of(entity_type)
+                    hit = cache[entity_type] = (t, t.rank)
+                if hit[1] > rank:
+                    level, rank = hit
+        for rule_level, rule_rank, all_of, min_count in self._rules:
+            if rule_rank > rank and all(counts.get(t, 0) >= min_count for t in all_of):
+                level, rank = rule_level, rule_rank
         return level

@@ -233,6 +233,7 @@ class Numeric(Anchor):
     where: RunPredicate | None = None  # (text, start, end, digits) -> bool
     capital_after: bool = False  # only runs followed by a capitalised word
     after_upper: bool = False  # only runs following an upper-case letter
+    words: tuple[str, ...] = ()  # lower-case words one of which the text must contain at all
 
     def _runs(self, state: TextState) -> list[tuple[int, int, int]]:
         if self.capital_after:
@@ -242,7 +243,9 @@ class Numeric(Anchor):
         return state.runs_with(self.min_digits)
 
     def absent(self, state: TextState) -> bool:
-        return not self._runs(state)
+        if not self._runs(state):
+            return True
+        return bool(self.words) and not any(state.contains(w, True) for w in self.words)
 
     def hits(self, state: TextState) -> Iterator[tuple[int, int]]:
         where = self.where

@@ -70,13 +70,17 @@ _IBAN = re.compile(r"[A-Za-z](?<![A-Za-z0-9][A-Za-z])[A-Za-z][0-9]{2}(?:[ ]?[A-Z
 
 
 def _iban_run_ok(text: str, s: int, e: int, nd: int) -> bool:
-    """Digits inside an IBAN follow a letter, directly or after one space ('GB82 WEST 1234…')."""
+    """Digits inside an IBAN follow a letter ('DE89…', 'WEST1234…') or, printed in groups, a
+    four-character group of capitals or digits ('GB82 WEST 1234…'); not a word ('card 4111…')."""
     if s == 0:
         return False
     c = text[s - 1]
     if c.isalpha():
         return True
-    return c == " " and s >= 2 and text[s - 2].isalnum()
+    if c != " " or s < 5:
+        return False
+    group = text[s - 5 : s - 1]
+    return group.isalnum() and (group.isupper() or any(ch.isdigit() for ch in group))
 
 
 def _iban_spans(start: int, end: int, state: TextState) -> list[tuple[int, int]]:
@@ -460,7 +464,7 @@ _DOB = re.compile(
     r")(?![0-9A-Za-z])",
     re.IGNORECASE,
 )
-_DOB_WORDS = ("born", "birth", "dob", "d.o.b", "geboren", "naissance", "nacimiento", "nascita")
+_DOB_WORDS = ("birth", "born", "dob", "d.o.b", "geboren", "naissance", "nacimiento", "nascita")
 _YEAR_IN_RUN = re.compile(r"(?:^|[^0-9])(?:1[89][0-9]{2}|20[0-9]{2})(?![0-9])|[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2}(?![0-9])")
 
 
@@ -485,7 +489,7 @@ DATE_OF_BIRTH = Detector(
     name="date_of_birth",
     entity_type="DATE_OF_BIRTH",
     category=PII,
-    anchor=Numeric(min_digits=4, where=_has_year),  # a date needs a year: no keyword search on clean text
+    anchor=Numeric(min_digits=4, where=_has_year, words=_DOB_WORDS),  # a year-bearing run and a birth word
     pattern=_DOB,
     before=30,
     after=14,
