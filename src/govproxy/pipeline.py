@@ -225,6 +225,8 @@ class Pipeline:
             log.exception("govproxy: pipeline error for request %s; refused (fail closed)", request_id)
             plan = self._refuse(request_id, match, 500, "govproxy: internal error while governing this request", "govproxy_error")
         plan.governance_us = int((time.perf_counter() - plan.started) * 1e6)
+        if record and self.router is not None and self.router.metrics is not None:
+            self._observe(plan)
         if record and self.audit is not None:
             try:
                 ref = await self.audit.append("decision", self._decision_record(plan, req), **self._content(plan))
@@ -273,6 +275,7 @@ class Pipeline:
             budget_state=budget,
             mode=req.mode,
             now=datetime.now(UTC),
+            compatible=_compatible_for(llm.endpoint),
         )
         decision = await self.decider.decide(pin)
         plan = Plan(request_id, "forward", llm=llm, provider=match.name, scan=scan, decision=decision)
@@ -342,6 +345,18 @@ class Pipeline:
         if route:
             plan.reasons.append(f"routed:{chosen}")
         return plan
+
+    def _observe(self, plan: Plan) -> None:
+        m = self.router.metrics  # type: ignore[union-attr]
+        try:
+            llm = plan.llm
+            decision = "allow" if plan.action == "forward" else ("deny" if plan.decision is not None else "refused")
+            m.observe_request(provider=plan.provider or "", model=llm.model if llm else None, tenant=llm.identity.tenant if llm else "", decision=decision)
+            for reason in plan.reasons if plan.action == "respond" else ():
+                m.observe_denial(reason)
+            m.observe_governance_overhead(plan.governance_us / 1e6)
+        except Exception as exc:  # metrics never break the request path
+            log.warning("govproxy: metrics update failed: %s", type(exc).__name__)
 
     def _feed_breaker(self, provider: str, status: int | None, error: str | None, latency_ms: int) -> None:
         assert self.router is not None
@@ -517,6 +532,25 @@ class Pipeline:
             await self.audit.append("outcome", rec)
         except Exception as exc:
             log.error("govproxy: outcome record failed: %s", type(exc).__name__)
+
+
+def _compatible_for(endpoint: Any) -> Any:
+    """Which provider kinds can take this request: any translatable family for chat, else the same family."""
+    from govproxy.policy import same_family
+    from govproxy.rewrite import CHAT_ENDPOINTS
+    from govproxy.translate.kinds import family
+
+    if endpoint not in CHAT_ENDPOINTS:
+        return same_family
+
+    def chat_compatible(request_kind: str, provider_kind: str) -> bool:
+        try:
+            family(provider_kind)
+            return True
+        except Exception:
+            return same_family(request_kind, provider_kind)
+
+    return chat_compatible
 
 
 def _translating(upstream: ProviderKind, client: ProviderKind) -> bool:

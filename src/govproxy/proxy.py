@@ -33,6 +33,7 @@ from govproxy.providers.errors import error_response
 
 log = logging.getLogger("govproxy")
 
+REQUEST_ID_HEADER = "x-govproxy-request-id"
 PLAN_KEY = "govproxy.plan"
 BODY_KEY = "govproxy.body"
 RELAY_KEY = "govproxy.relay"
@@ -62,6 +63,9 @@ class GovProxy:
     # --- lifecycle -----------------------------------------------------------------------
 
     def load(self, loader: Any) -> None:
+        # httpx logs every request URL at INFO; URLs can carry keys (Gemini's ?key=).
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logging.getLogger("httpcore").setLevel(logging.WARNING)
         loader.add_option("govproxy_config", str, "", "Path to the govproxy YAML configuration.")
 
     def configure(self, updated: set[str]) -> None:
@@ -103,6 +107,9 @@ class GovProxy:
 
     async def running(self) -> None:
         pl = self._pl()
+        if pl.router is not None and pl.router.start_metrics_server() is not None:
+            cfg = pl.router.config.metrics
+            print(f"govproxy metrics on http://{cfg.host}:{cfg.port}/metrics", flush=True)
         if pl.router is not None and self.relay is None:
             self.relay = Relay(pl.router, make_upstream_client(self._resolve, self._upstream_verify()))
             await self.relay.start()
@@ -202,7 +209,7 @@ class GovProxy:
 
     def _apply(self, flow: http.HTTPFlow, plan: Plan) -> None:
         if plan.action == "respond" and plan.response is not None:
-            flow.response = http.Response.make(plan.response.status, plan.response.body, plan.response.headers)
+            flow.response = http.Response.make(plan.response.status, plan.response.body, {**plan.response.headers, REQUEST_ID_HEADER: plan.request_id})
             return
         fwd = plan.forward
         if plan.action != "forward" or fwd is None:
@@ -233,6 +240,7 @@ class GovProxy:
         plan: Plan | None = flow.metadata.get(PLAN_KEY)
         if plan is None or flow.response is None:
             return
+        flow.response.headers[REQUEST_ID_HEADER] = plan.request_id  # for `govproxy explain`
         if RELAY_KEY in flow.metadata:
             self._from_relay(flow, plan)
         ctype = flow.response.headers.get("content-type", "")

@@ -101,9 +101,14 @@ class StreamHandle:
     finish: Callable[[], bytes]
     usage: Callable[[], Any]
 
-    def __call__(self, chunk: bytes) -> bytes:
-        """mitmproxy's ``response.stream`` protocol: b"" marks the end of the stream."""
-        return self.feed(chunk) if chunk else self.finish()
+    def __call__(self, chunk: bytes) -> list[bytes]:
+        """mitmproxy's ``response.stream`` protocol: b"" marks the end of the stream.
+
+        Returns a list, never a bare b"": mitmproxy would send an empty chunk, which in
+        HTTP/1.1 chunked encoding is the end-of-body marker and cuts the stream short.
+        """
+        out = self.feed(chunk) if chunk else self.finish()
+        return [out] if out else []
 
 
 def _event_restorer(vault: PseudonymVault) -> tuple[Callable[[bytes], bytes], Callable[[], bytes], Callable[[], None]]:

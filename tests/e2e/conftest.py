@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> CertBundle:
-    return make_test_certs(tmp_path_factory.mktemp("standin-certs"))
+    return make_test_certs(tmp_path_factory.mktemp("standin-certs"), extra_names=["eu-a.test", "eu-b.test"])
 
 
 @pytest.fixture(scope="session")

@@ -255,18 +255,26 @@ def _reject_float(text: str) -> Any:
     raise NonCanonical(f"float literal {text[:20]!r}")
 
 
-def _checked_int(text: str) -> int:
-    number = int(text)
-    if not -MAX_SAFE_INT <= number <= MAX_SAFE_INT:
-        raise NonCanonical("integer outside ±(2^53-1)")
-    return number
-
-
 def _reject_constant(text: str) -> Any:
     raise NonCanonical(f"non-JSON constant {text}")
 
 
-_FAST_OK = re.compile(rb"^[\x20-\x7e]*$")
+def _checked_int(text: str) -> int:
+    if len(text) > 15:  # only 16+ digit literals can leave ±(2^53-1)
+        number = int(text)
+        if not -MAX_SAFE_INT <= number <= MAX_SAFE_INT:
+            raise NonCanonical("integer outside ±(2^53-1)")
+        return number
+    return int(text)
+
+
+_DECODER = json.JSONDecoder(
+    parse_float=_reject_float, parse_int=_checked_int, parse_constant=_reject_constant
+)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_ASTRAL = re.compile(
+    rb"[\xf0-\xf4]"
+)  # lead bytes of 4-byte UTF-8 (characters outside the BMP)
 
 
 def parse_canonical(data: bytes) -> Any:
@@ -274,33 +282,29 @@ def parse_canonical(data: bytes) -> Any:
 
     Raises :class:`NonCanonical` for invalid UTF-8, invalid JSON, floats, huge integers,
     duplicate keys, whitespace, key order or escape differences: anything whose
-    re-serialisation is not byte-identical.
+    re-serialisation is not byte-identical. The re-serialisation uses the C ``json``
+    encoder with sorted keys, which equals RFC 8785 for float-free values unless keys
+    hold characters outside the BMP (then ``rfc8785`` itself decides).
     """
     try:
         text = data.decode("utf-8", errors="strict")
     except UnicodeDecodeError:
         raise NonCanonical("invalid UTF-8") from None
     try:
-        value = json.loads(
-            text,
-            parse_float=_reject_float,
-            parse_int=_checked_int,
-            parse_constant=_reject_constant,
-        )
+        value = _DECODER.decode(text)
     except NonCanonical:
         raise
     except ValueError as exc:
         raise NonCanonical(
-            f"invalid JSON ({exc.msg if hasattr(exc, 'msg') else 'parse error'})"
+            f"invalid JSON ({getattr(exc, 'msg', 'parse error')})"
         ) from None
     try:
-        if _FAST_OK.match(data):
-            # ASCII only: sort order by code point equals RFC 8785's UTF-16 order, escapes agree.
-            again = json.dumps(
-                value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-            ).encode()
-        else:
+        if not data.isascii() and _ASTRAL.search(
+            data
+        ):  # code-point and UTF-16 key order may differ
             again = rfc8785.dumps(value)
+        else:
+            again = _ENCODER.encode(value).encode()
     except (rfc8785.CanonicalizationError, UnicodeEncodeError) as exc:
         raise NonCanonical(f"not canonicalisable ({type(exc).__name__})") from None
     if again != data:

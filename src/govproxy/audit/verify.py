@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import gc
 import hashlib
 import json
+import os
+import re
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -33,13 +38,17 @@ from govproxy.audit.note import (
     check_signatures,
     parse_signed_checkpoint,
 )
-from govproxy.audit.store import StoreReader, connect_readonly
+from govproxy.audit.store import StoreReader, _as_bytes, connect_readonly
 
 ZERO = "0" * 64
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 RECORD_KEYS = frozenset(
     {"content", "kind", "origin", "payload", "prev", "seq", "ts", "v"}
 )
 MANIFEST = "manifest.dsse.json"
+PARALLEL_THRESHOLD = (
+    50_000  # below this, starting worker processes costs more than it saves
+)
 DSSE_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 
 
@@ -140,14 +149,6 @@ class Report:
 
 
 @dataclass
-class _Row:
-    label: str
-    body: bytes
-    stored_hash: bytes | None = None
-    stored_seq: int | None = None
-
-
-@dataclass
 class _Note:
     label: str
     text: str
@@ -168,10 +169,146 @@ class _RecordScan:
     origin: tuple[str, str] | None = None
 
 
+# What one record says, found without looking at any other record (so it can run in
+# parallel): (label, leaf hash, stored hash differs, non-canonical reason or None,
+# well formed, seq or None, stored seq, prev, deployment, instance, epoch,
+# rotation (old, new) or None, encrypted content digest or None)
+_Facts = tuple[
+    str,
+    bytes,
+    bool,
+    str | None,
+    bool,
+    int | None,
+    int | None,
+    str,
+    str,
+    str,
+    int,
+    tuple[str, str] | None,
+    str | None,
+]
+
+
+def _examine(
+    label: str, body: bytes, stored_hash: bytes | None, stored_seq: int | None
+) -> _Facts:
+    h = leaf_hash(body)  # bytes first
+    noncanon = None
+    try:
+        rec = parse_canonical(body)
+    except NonCanonical as exc:
+        noncanon = str(exc)
+        try:
+            rec = json.loads(body)
+        except ValueError:
+            rec = None
+    hash_bad = stored_hash is not None and stored_hash != h
+    if not isinstance(rec, dict) or not _well_formed(rec):
+        seq = rec.get("seq") if isinstance(rec, dict) else None
+        seq = seq if type(seq) is int else None
+        return (
+            label,
+            h,
+            hash_bad,
+            noncanon,
+            False,
+            seq,
+            stored_seq,
+            "",
+            "",
+            "",
+            0,
+            None,
+            None,
+        )
+    origin = rec["origin"]
+    rotation = None
+    if rec["kind"] == "key_rotation":
+        p = rec["payload"]
+        if isinstance(p.get("old_key"), str) and isinstance(p.get("new_key"), str):
+            rotation = (p["old_key"], p["new_key"])
+    content = rec.get("content")
+    digest = None
+    if isinstance(content, dict) and content.get("mode") == "encrypted":
+        digest = str(content.get("sha256"))
+    return (
+        label, h, hash_bad, noncanon, True, rec["seq"], stored_seq, rec["prev"],
+        origin["deployment"], origin["instance"], origin["epoch"], rotation, digest,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Millions of small tuples and no cycles: the cyclic GC would only rescan them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _examine_store_range(db_path: str, lo: int | None, hi: int | None) -> list[_Facts]:
+    """Worker: examine the rows with lo ≤ seq < hi (None = unbounded) of a store."""
+    gc.disable()  # worker processes: see _no_gc (the parent restores its own state)
+    conn = connect_readonly(Path(db_path))
+    try:
+        where, args = [], []
+        if lo is not None:
+            where.append("seq >= ?")
+            args.append(lo)
+        if hi is not None:
+            where.append("seq < ?")
+            args.append(hi)
+        sql = "SELECT seq, hash, body FROM records" + (
+            " WHERE " + " AND ".join(where) if where else ""
+        )
+        cur = conn.execute(sql + " ORDER BY seq", args)
+        out = []
+        while rows := cur.fetchmany(20000):
+            for seq, h, body in rows:
+                out.append(
+                    _examine(
+                        f"record seq={seq}",
+                        _as_bytes(body),
+                        bytes(h) if h is not None else b"",
+                        seq,
+                    )
+                )
+        return out
+    finally:
+        conn.close()
+
+
+def _examine_store(db_path: Path, workers: int | None = None) -> Iterator[_Facts]:
+    """All rows in seq order; large stores are examined by one process per core."""
+    conn = connect_readonly(db_path)
+    try:
+        seqs = [r[0] for r in conn.execute("SELECT seq FROM records ORDER BY seq")]
+    finally:
+        conn.close()
+    cores = workers or os.cpu_count() or 1
+    if cores < 2 or len(seqs) < PARALLEL_THRESHOLD:
+        yield from _examine_store_range(str(db_path), None, None)
+        return
+    chunks = cores * 4
+    bounds = [seqs[len(seqs) * i // chunks] for i in range(1, chunks)]
+    bounds = sorted(set(bounds))
+    ranges = list(zip([None, *bounds], [*bounds, None], strict=True))
+    with ProcessPoolExecutor(max_workers=cores) as pool:
+        futures = [
+            pool.submit(_examine_store_range, str(db_path), lo, hi) for lo, hi in ranges
+        ]
+        for fut in futures:
+            yield from fut.result()
+
+
 def _scan_records(
-    rows: Iterable[_Row], report: Report, *, contiguous: bool
+    facts: Iterable[_Facts], report: Report, *, contiguous: bool
 ) -> _RecordScan:
-    """Hash, canonicality, fields, seq continuity and prev chain, in one pass.
+    """Seq continuity, prev chain and origin over examined records, in one ordered pass.
 
     ``contiguous``: the rows are the whole log (store / full bundle); else a filtered
     subset where gaps are expected and the chain is checked between neighbours only.
@@ -182,35 +319,40 @@ def _scan_records(
     last_epoch = 0
     seen = bytearray()
     add = report.add
-    for row in rows:
-        h = leaf_hash(row.body)  # bytes first
-        scan.leaves.append(h)
-        where = row.label
-        if row.stored_hash is not None and row.stored_hash != h:
+    leaves, seqs = scan.leaves, scan.seqs
+    for (
+        where,
+        h,
+        hash_bad,
+        noncanon,
+        ok,
+        seq,
+        stored_seq,
+        prev,
+        dep,
+        inst,
+        epoch,
+        rotation,
+        digest,
+    ) in facts:
+        leaves.append(h)
+        if hash_bad:
             add(
                 Code.HASH_MISMATCH, where, "stored hash does not match the record bytes"
             )
-        try:
-            rec = parse_canonical(row.body)
-        except NonCanonical as exc:
-            add(Code.NONCANONICAL, where, str(exc))
-            try:
-                rec = json.loads(row.body)
-            except ValueError:
-                rec = None
-        seq = rec.get("seq") if isinstance(rec, dict) else None
-        if not isinstance(rec, dict) or not _well_formed(rec):
+        if noncanon is not None:
+            add(Code.NONCANONICAL, where, noncanon)
+        if not ok or seq is None:
             add(Code.MALFORMED, where, "not a version-1 audit record")
-            scan.seqs.append(seq if isinstance(seq, int) else None)
-            prev_hash, last_seq = h.hex(), (seq if isinstance(seq, int) else last_seq)
+            seqs.append(seq)
+            prev_hash, last_seq = h.hex(), (seq if seq is not None else last_seq)
             continue
-        seq = int(rec["seq"])
-        scan.seqs.append(seq)
-        if row.stored_seq is not None and row.stored_seq != seq:
+        seqs.append(seq)
+        if stored_seq is not None and stored_seq != seq:
             add(
                 Code.SEQ_GAP,
                 where,
-                f"row is filed under seq {row.stored_seq} but the record says {seq}",
+                f"row is filed under seq {stored_seq} but the record says {seq}",
             )
         # sequence
         if 0 <= seq < (1 << 27):
@@ -234,39 +376,35 @@ def _scan_records(
             or (last_seq is not None and seq == last_seq + 1)
             or (last_seq is None and seq == 0)
         )
-        if linked and rec["prev"] != prev_hash:
+        if linked and prev != prev_hash:
             add(
                 Code.CHAIN_BREAK,
                 where,
                 "prev does not match the hash of the preceding record",
             )
         # origin
-        origin = rec["origin"]
-        ident = (origin["deployment"], origin["instance"])
+        ident = (dep, inst)
         if scan.origin is None:
             scan.origin = ident
         elif ident != scan.origin:
             add(
                 Code.ORIGIN_MISMATCH,
                 where,
-                f"record from {ident[0]}/{ident[1]} in the log of {scan.origin[0]}/{scan.origin[1]}",
+                f"record from {dep}/{inst} in the log of {scan.origin[0]}/{scan.origin[1]}",
             )
-        elif origin["epoch"] < last_epoch:
+        elif epoch < last_epoch:
             add(
                 Code.ORIGIN_MISMATCH,
                 where,
-                f"epoch went back from {last_epoch} to {origin['epoch']}",
+                f"epoch went back from {last_epoch} to {epoch}",
             )
-        last_epoch = max(last_epoch, origin["epoch"])
-        if rec["kind"] == "key_rotation":
-            p = rec["payload"]
-            if isinstance(p.get("old_key"), str) and isinstance(p.get("new_key"), str):
-                scan.rotations.append((seq, p["old_key"], p["new_key"]))
-        content = rec.get("content")
-        if isinstance(content, dict) and content.get("mode") == "encrypted":
-            scan.encrypted.append((seq, str(content.get("sha256"))))
+        last_epoch = max(last_epoch, epoch)
+        if rotation is not None:
+            scan.rotations.append((seq, rotation[0], rotation[1]))
+        if digest is not None:
+            scan.encrypted.append((seq, digest))
         prev_hash, last_seq = h.hex(), seq
-    report.records = len(scan.leaves)
+    report.records = len(leaves)
     if scan.origin:
         report.origin = f"{scan.origin[0]}/{scan.origin[1]}"
     return scan
@@ -282,8 +420,7 @@ def _well_formed(rec: dict[str, Any]) -> bool:
         and not isinstance(rec.get("seq"), bool)
         and rec["seq"] >= 0
         and isinstance(prev, str)
-        and len(prev) == 64
-        and all(c in "0123456789abcdef" for c in prev)
+        and _HEX64.fullmatch(prev) is not None
         and isinstance(rec.get("ts"), str)
         and isinstance(rec.get("kind"), str)
         and isinstance(rec.get("payload"), dict)
@@ -531,19 +668,39 @@ def verify_store(
     *,
     checkpoint_dir: Path | None = None,
     since_checkpoint: str | None = None,
+    workers: int | None = None,
 ) -> Report:
-    """Verify a SQLite store. ``checkpoint_dir``: also check the signed checkpoint files kept outside it."""
+    """Verify a SQLite store. ``checkpoint_dir``: also check the signed checkpoint files kept
+    outside it. ``workers``: processes for examining records (default: one per core)."""
+    with _no_gc():
+        return _verify_store(
+            db_path,
+            pubkeys,
+            checkpoint_dir=checkpoint_dir,
+            since_checkpoint=since_checkpoint,
+            workers=workers,
+        )
+
+
+def _verify_store(
+    db_path: Path,
+    pubkeys: list[VerifierKey],
+    *,
+    checkpoint_dir: Path | None = None,
+    since_checkpoint: str | None = None,
+    workers: int | None = None,
+) -> Report:
+    """Verify a SQLite store. ``checkpoint_dir``: also check the signed checkpoint files kept
+    outside it. ``workers``: processes for examining records (default: one per core)."""
     report = Report(str(db_path))
     conn = connect_readonly(db_path)
     try:
         reader = StoreReader(conn)
         try:
             meta = reader.meta()
-            rows = (
-                _Row(f"record seq={r.seq}", r.body, r.hash, r.seq)
-                for r in reader.iter_records()
+            scan = _scan_records(
+                _examine_store(db_path, workers), report, contiguous=True
             )
-            scan = _scan_records(rows, report, contiguous=True)
             stored = reader.checkpoints()
             blobs = reader.content_blobs() if scan.encrypted else {}
         except Exception as exc:  # noqa: BLE001 - sqlite3 raises many types on a damaged file
@@ -684,8 +841,11 @@ def verify_bundle(
     lines = raw.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
-    rows = [_Row(f"records.jsonl:{i + 1}", line) for i, line in enumerate(lines)]
-    scan = _scan_records(rows, report, contiguous=not filtered)
+    facts = (
+        _examine(f"records.jsonl:{i + 1}", line, None, None)
+        for i, line in enumerate(lines)
+    )
+    scan = _scan_records(facts, report, contiguous=not filtered)
     notes = [
         _Note(name, data.decode("utf-8", errors="replace"), True)
         for name, data in sorted(contents.items())
