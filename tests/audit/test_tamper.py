@@ -407,3 +407,17 @@ def test_verifier_without_the_right_key_fails(store, tmp_path):
     stranger = Signer("govproxy.test", Ed25519PrivateKey.generate()).verifier
     report = verify_store(store.db, [stranger])
     assert_detected(report, "UNKNOWN_KEY")
+
+
+def test_parallel_examination_reports_the_same_problems(store, monkeypatch):
+    """Large stores are examined by several processes; the verdict must not depend on it."""
+    import govproxy.audit.verify as verify_module
+
+    conn = attacker(store.db)
+    conn.execute("DELETE FROM records WHERE seq = 17")
+    put(conn, 5, body(conn, 5).replace(b'"app":"chat"', b'"app" :"chat"'))
+    single = verify_store(store.db, [store.pubkey], workers=1)
+    monkeypatch.setattr(verify_module, "PARALLEL_THRESHOLD", 10)
+    parallel = verify_store(store.db, [store.pubkey], workers=2)
+    assert [p.line() for p in parallel.problems] == [p.line() for p in single.problems]
+    assert {"SEQ_GAP", "CHAIN_BREAK", "NONCANONICAL"} <= parallel.codes
