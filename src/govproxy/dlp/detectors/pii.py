@@ -115,7 +115,7 @@ US_SSN = Detector(
     name="us_ssn",
     entity_type="US_SSN",
     category=PII,
-    anchor=Numeric(min_digits=9),
+    anchor=Numeric(min_digits=9, where=lambda t, s, e, nd: t.find("-", s, e) != -1 or t.find(" ", s, e) != -1),
     pattern=re.compile(r"(?<![0-9A-Za-z\-.])[0-9]{3}(?:-[0-9]{2}-|[ ][0-9]{2}[ ])[0-9]{4}(?![0-9A-Za-z]|[\-.][0-9])"),
     before=2,
     after=2,
@@ -198,7 +198,7 @@ FR_NIR = Detector(
     name="fr_nir",
     entity_type="FR_NIR",
     category=PII,
-    anchor=Numeric(min_digits=13),
+    anchor=Numeric(min_digits=13, where=lambda t, s, e, nd: t[s] in "12"),
     pattern=re.compile(
         r"(?<![0-9A-Za-z])[12] ?[0-9]{2} ?(?:0[1-9]|1[0-2]|[2-9][0-9]) ?(?:[0-9]{2}|2[ABab]) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}(?![0-9A-Za-z])"
     ),
@@ -226,7 +226,7 @@ NL_BSN = Detector(
     name="nl_bsn",
     entity_type="NL_BSN",
     category=PII,
-    anchor=Numeric(min_digits=8, where=lambda t, s, e, nd: nd in (8, 9) and e - s <= 12),
+    anchor=Numeric(min_digits=8, where=lambda t, s, e, nd: nd in (8, 9) and e - s <= 12 and t.count(".", s, e) <= 2),
     pattern=re.compile(r"(?<![0-9A-Za-z\-.])[0-9]{4}\.?[0-9]{2}\.?[0-9]{3}(?![0-9A-Za-z]|[\-.][0-9])"),
     before=2,
     after=2,
