@@ -11,6 +11,8 @@ in the same run:
   embedded_cold      PolicyDecider.decide_sync, cache off: IPC + regopy + validation
   embedded_async     PolicyDecider.decide (asyncio), cache off
   embedded_cached    PolicyDecider.decide_sync, repeated input served by the decision cache
+  cached_varying     the same, each request with a different token estimate (a field the
+                     shipped set declares unread in cache_ignore): the live-traffic case
   ipc_floor          the worker round trip on a trivial policy: the isolation's own cost
   opa_rest_canned    OpaEngine over loopback HTTP to a stand-in that answers a fixed decision
                      (the REST path's own cost; a real OPA adds its evaluation time)
@@ -163,6 +165,10 @@ def main() -> int:
 
             row["embedded_async"] = stats(asyncio.run(run_async()))
             row["embedded_cached"] = stats(timed(lambda d=cached, pin=pin: d.decide_sync(pin), args.n))
+            varying = [pin.model_copy(update={"request": pin.request.model_copy(update={"token_estimate": 100 + i})})
+                       for i in range(args.n + 20)]
+            it = iter(varying)
+            row["cached_varying"] = stats(timed(lambda d=cached, it=it: d.decide_sync(next(it)), args.n))
             row["ipc_floor"] = stats(timed(lambda d=trivial, pin=pin: d.decide_sync(pin), args.n))
             row["opa_rest_canned"] = stats(timed(lambda d=opa_canned, pin=pin: d.decide_sync(pin), args.n))
             row["opa_rest_regopy"] = stats(timed(lambda d=opa_eval, pin=pin: d.decide_sync(pin), max(50, args.n // 3)))
