@@ -697,11 +697,19 @@ def _verify_store(
     try:
         reader = StoreReader(conn)
         try:
+            # Checkpoints before records: on a live store, records only grow, so every
+            # checkpoint read here covers records that the scan below will see.
             meta = reader.meta()
+            stored = reader.checkpoints()
+            origin = _note_origin(_RecordScan(), [], meta)
+            files = (
+                read_checkpoint_files(checkpoint_dir, origin)
+                if checkpoint_dir and origin
+                else None
+            )
             scan = _scan_records(
                 _examine_store(db_path, workers), report, contiguous=True
             )
-            stored = reader.checkpoints()
             blobs = reader.content_blobs() if scan.encrypted else {}
         except Exception as exc:  # noqa: BLE001 - sqlite3 raises many types on a damaged file
             raise StoreError(
@@ -718,12 +726,11 @@ def _verify_store(
                 "encrypted content blob missing or altered",
             )
     notes = [_Note(f"checkpoint id={c.id}", c.note, True) for c in stored]
-    origin = _note_origin(scan, [], meta)
+    origin = origin or _note_origin(scan, [], None)
     if checkpoint_dir is not None and origin:
-        notes += [
-            _Note(f"checkpoint file {p.name}", text, False)
-            for p, text in read_checkpoint_files(checkpoint_dir, origin)
-        ]
+        if files is None:
+            files = read_checkpoint_files(checkpoint_dir, origin)
+        notes += [_Note(f"checkpoint file {p.name}", text, False) for p, text in files]
     parsed = _parse_notes(notes, report)
     report.checkpoints = len(parsed)
     tree = MerkleTree(scan.leaves)
