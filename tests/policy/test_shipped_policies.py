@@ -134,3 +134,26 @@ def test_cache_ignores_only_the_fields_the_policy_set_declares_unread(shipped_de
     assert shipped_decider.counters["cache_hits"] == before + 1
     shipped_decider.decide_sync(other_model)
     assert shipped_decider.counters["cache_hits"] == before + 1
+
+
+def test_concurrent_async_decisions_each_get_their_own_answer() -> None:
+    import asyncio
+
+    from govproxy.policy import PolicyConfig, PolicyDecider
+    from tests.policy.helpers import POLICIES
+
+    decider = PolicyDecider(PolicyConfig(path=str(POLICIES), hot_reload=False, timeout_ms=5000, cache_ttl_s=0))
+    try:
+        inputs = [make_input(EU, sensitivity=s, tenant=t) for s in ("public", "critical", "internal")
+                  for t in ("default", "eu")]
+        expected = [decider.decide_sync(p).model_dump() for p in inputs]
+
+        async def burst() -> list[dict]:
+            results = await asyncio.gather(*[decider.decide(inputs[i % len(inputs)]) for i in range(30)])
+            return [r.model_dump() for r in results]
+
+        got = asyncio.run(burst())
+        assert all(g == expected[i % len(inputs)] for i, g in enumerate(got))
+        assert len({(e["allow"], str(e["route"])) for e in expected}) >= 3  # the inputs really differ
+    finally:
+        decider.close()
