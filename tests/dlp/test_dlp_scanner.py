@@ -83,7 +83,7 @@ def test_detector_exception_fails_closed_without_leaking_text() -> None:
 
 
 def test_time_budget_exceeded_fails_closed() -> None:
-    cfg = DlpConfig(time_budget_ms=0.001)
+    cfg = DlpConfig(time_budget_ms=0.001, time_budget_ms_per_mb=0)
     r = scan(["plain text " * 2000, "more text"], cfg)
     assert r.sensitivity is Sensitivity.CRITICAL
     assert any("time budget" in e for e in r.errors)

@@ -152,6 +152,9 @@ class DlpConfig(_Strict):
     secret_action: Action = Field(default=Action.MASK, description="for secrets/credentials")
     allow: AllowListConfig = Field(default_factory=AllowListConfig)
     time_budget_ms: float = Field(default=250.0, gt=0, description="a scan over this marks the request critical")
+    time_budget_ms_per_mb: float = Field(
+        default=100.0, ge=0, description="added to time_budget_ms per MB of text, so long contexts are not refused"
+    )
     phone_regions: list[str] = Field(
         default_factory=lambda: ["US", "GB", "DE", "FR", "ES", "IT", "NL", "CA", "AU", "IN", "BR", "CH", "SE"],
         description="regions whose numbering plans validate a phone number without context words",

@@ -56,7 +56,6 @@ class Scanner:
         for d in self.detectors:
             self.categories.setdefault(d.entity_type, d.category)
         self.classifier = SensitivityClassifier(self.config.sensitivity, self.categories)
-        self._budget_s = self.config.time_budget_ms / 1000.0
         allow = self.config.allow
         self._allow_values = frozenset(v.lower() for v in allow.values)
         import re
@@ -92,7 +91,12 @@ class Scanner:
     def scan(self, texts: Sequence[str], *, images: int = 0) -> ScanResult:
         """Scan the texts the model will read (message contents, tool results, arguments)."""
         t0 = time.perf_counter()
-        deadline = t0 + self._budget_s
+        total = 0
+        for t in texts:
+            if isinstance(t, str):
+                total += len(t)
+        budget_ms = self.config.time_budget_ms + self.config.time_budget_ms_per_mb * total / 1_000_000
+        deadline = t0 + budget_ms / 1000.0
         errors: list[str] = []
         findings: list[Finding] = []
         chars = 0
@@ -107,7 +111,7 @@ class Scanner:
                 continue
             findings.extend(self._scan_text(idx, text, errors, deadline))
             if time.perf_counter() > deadline:
-                errors.append(f"time budget of {self.config.time_budget_ms:g} ms exceeded after text {idx + 1} of {len(texts)}")
+                errors.append(f"time budget of {budget_ms:.0f} ms exceeded after text {idx + 1} of {len(texts)}")
                 break
         counts: dict[str, int] = {}
         cats: dict[str, int] = {}
