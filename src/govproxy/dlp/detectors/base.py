@@ -18,13 +18,15 @@ from govproxy.dlp.model import Category
 
 # Digit runs with the separators numbers are written with; shared by every numeric detector.
 # Starts with a character class, which Python's regex engine skips over quickly.
-# Single digits ('3 points', 'v2') are only kept when a capitalised word follows (a house
-# number): every match costs a Python object, and prose is full of lone digits.
-# The pattern must start with the digit class: a leading group or lookbehind would stop the
-# engine from skipping quickly to candidate positions (measured: several times slower).
+# A run is either at least four digits (with the separators numbers are written with), or a
+# shorter run directly before a capitalised word (house numbers, codice fiscale pieces).
+# Shorter runs are never materialised: every match costs a Python object, and prose and code
+# are full of small numbers. The pattern starts with the digit class so the engine can skip
+# ahead quickly (a leading group or lookbehind would make it several times slower).
 _NUMERIC_RUN = re.compile(
     r"[0-9](?P<up>(?<=[A-Z][0-9])|(?<=[A-Z] [0-9]))?"  # follows an upper-case letter: NINO, VAT, codice fiscale
-    r"(?:[0-9 \-./()]{0,80}[0-9)](?P<cap> ?(?=(?:[A-Za-z] )?[A-Z]))?|(?P<cap1>[A-Za-z]? (?=[A-Z])))"
+    r"(?:(?:[ \-./()]{0,2}[0-9]){3}(?:[0-9 \-./()]{0,78}[0-9)])?(?P<cap> ?(?=(?:[A-Za-z] )?[A-Z]))?"
+    r"|(?:[0-9 \-./()]{0,6}[0-9)])?(?P<cap1> ?(?=(?:[A-Za-z] )?[A-Z])))"
 )
 _DROP_SEPARATORS = str.maketrans("", "", " -./()")
 
@@ -83,15 +85,14 @@ class TextState:
             for m in _NUMERIC_RUN.finditer(self.text):
                 g = m.group()
                 r = (m.start(), m.end(), len(g) if len(g) < 3 else len(g.translate(drop)))
-                li = m.lastindex
-                if li is not None:
+                if m.lastindex is not None:
                     if m.start("up") != -1:
                         up.append(r)
                     if m.start("cap") != -1:
                         cap.append(r)
                     elif m.start("cap1") != -1:
                         cap.append(r)
-                        continue  # a lone digit is only a house-number candidate
+                        continue  # a short run is only a house-number / codice fiscale candidate
                 runs.append(r)
             self._numeric = runs
             self._capital_after = cap
