@@ -16,7 +16,7 @@ deny(inp) := {{
 	inp.params.budget_action == "deny"
 } else := set()
 
-exclude(inp, provs) := {r |
+exclude(inp, provs) := array.concat([r |
 	inp.budget.tenant.exhausted
 	inp.params.budget_action == "downgrade"
 	some p in provs
@@ -27,7 +27,7 @@ exclude(inp, provs) := {r |
 		"rule": rule,
 		"message": sprintf("tenant %s has exhausted its budget: only local providers remain", [inp.tenant.name]),
 	}
-} | {r |
+], [r |
 	some p in provs
 	p.budget.exhausted
 	r := {
@@ -36,4 +36,4 @@ exclude(inp, provs) := {r |
 		"rule": rule,
 		"message": sprintf("provider %s has exhausted its budget", [p.name]),
 	}
-}
+])

@@ -6,7 +6,7 @@ import rego.v1
 
 rule := "govproxy.residency"
 
-exclude(inp, provs) := {r |
+exclude(inp, provs) := [r |
 	regions := inp.tenant.residency
 	regions != null
 	some p in provs
@@ -21,4 +21,4 @@ exclude(inp, provs) := {r |
 			[inp.tenant.name, regions, p.name, p.region],
 		),
 	}
-}
+]

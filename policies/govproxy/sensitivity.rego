@@ -8,7 +8,7 @@ import data.govproxy.lib
 
 rule := "govproxy.sensitivity"
 
-exclude(inp, provs) := {r |
+exclude(inp, provs) := [r |
 	lib.must_stay_local(inp)
 	level := lib.sensitivity(inp)
 	some p in provs
@@ -19,7 +19,7 @@ exclude(inp, provs) := {r |
 		"rule": rule,
 		"message": sprintf("%s data may only be sent to a local provider; %s is not local", [level, p.name]),
 	}
-}
+]
 
 # Redaction for a request that goes to `target` (a provider object).
 redact_for(inp, target) := {t: "pseudonymise" | some t, _ in inp.dlp.finding_types} if {

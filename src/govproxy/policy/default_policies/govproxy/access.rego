@@ -49,7 +49,7 @@ model_denials(inp) := {{
 	not model_allowed(inp.tenant, inp.request.model)
 } else := set()
 
-exclude(inp, provs) := {r |
+exclude(inp, provs) := array.concat([r |
 	some p in provs
 	not provider_allowed(inp.tenant, p.name)
 	r := {
@@ -58,7 +58,7 @@ exclude(inp, provs) := {r |
 		"rule": rule,
 		"message": sprintf("tenant %s may not use provider %s", [inp.tenant.name, p.name]),
 	}
-} | {r |
+], [r |
 	some p in provs
 	not model_allowed(inp.tenant, p.model)
 	r := {
@@ -67,4 +67,4 @@ exclude(inp, provs) := {r |
 		"rule": rule,
 		"message": sprintf("tenant %s may not use model %s (served by %s)", [inp.tenant.name, p.model, p.name]),
 	}
-}
+])
