@@ -34,7 +34,10 @@ _DROP_SEPARATORS = str.maketrans("", "", " -./()")
 class TextState:
     """Per-text values computed at most once and shared between detectors."""
 
-    __slots__ = ("text", "_lower", "_numeric", "_by_min", "_contains", "_capital_after", "_after_upper", "_regex_hits")
+    __slots__ = (
+        "text", "_lower", "_numeric", "_by_min", "_contains", "_capital_after", "_after_upper", "_regex_hits",
+        "_spans", "_all_spans", "_cap_spans",
+    )  # fmt: skip
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -42,8 +45,11 @@ class TextState:
         self._numeric: list[tuple[int, int, int]] | None = None
         self._by_min: dict[int, list[tuple[int, int, int]]] = {}
         self._contains: dict[tuple[str, bool], bool] = {}
-        self._capital_after: list[tuple[int, int, int]] = []
-        self._after_upper: list[tuple[int, int, int]] = []
+        self._capital_after: list[tuple[int, int, int]] | None = None
+        self._after_upper: list[tuple[int, int, int]] | None = None
+        self._spans: list[tuple[int, int]] | None = None
+        self._all_spans: list[tuple[int, int]] = []
+        self._cap_spans: list[tuple[int, int]] = []
         self._regex_hits: dict[re.Pattern[str], list[tuple[int, int]]] = {}
 
     def regex_hits(self, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
@@ -75,31 +81,24 @@ class TextState:
             self._lower = low
         return self._lower
 
+    def _scan_numeric(self) -> None:
+        # two list comprehensions over the matches: per-match Python work is the cost here
+        ms = list(_NUMERIC_RUN.finditer(self.text))
+        self._all_spans = [m.span() for m in ms]
+        self._spans = [m.span() for m in ms if m.lastindex != 2]  # group 2 = short run before a capital
+        self._cap_spans = [m.span() for m in ms if m.lastindex]
+
+    def _with_counts(self, spans: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+        text = self.text
+        drop = _DROP_SEPARATORS
+        return [(s, e, len(text[s:e].translate(drop))) for s, e in spans]
+
     def numeric_runs(self) -> list[tuple[int, int, int]]:
-        """(start, end, digit count) of each digit run with the separators numbers are written with."""
+        """(start, end, digit count) of digit runs with at least four digits."""
         if self._numeric is None:
-            drop = _DROP_SEPARATORS
-            runs = []
-            cap = []
-            up = []
-            text = self.text
-            for m in _NUMERIC_RUN.finditer(text):
-                st, en = m.span()
-                g = m.group()
-                nd = len(g.translate(drop))
-                r = (st, en, nd)
-                # after an upper-case letter (one space allowed): NINO, VAT, codice fiscale
-                if st and ("A" <= text[st - 1] <= "Z" or (text[st - 1] == " " and st > 1 and "A" <= text[st - 2] <= "Z")):
-                    up.append(r)
-                if m.lastindex is not None:
-                    cap.append(r)
-                    if m.start("cap1") != -1:
-                        continue  # a short run is only a house-number / codice fiscale candidate
-                if nd >= 4:
-                    runs.append(r)
-            self._numeric = runs
-            self._capital_after = cap
-            self._after_upper = up
+            if self._spans is None:
+                self._scan_numeric()
+            self._numeric = [r for r in self._with_counts(self._spans) if r[2] >= 4]
         return self._numeric
 
     def runs_with(self, min_digits: int) -> list[tuple[int, int, int]]:
@@ -112,12 +111,24 @@ class TextState:
 
     def runs_after_upper(self) -> list[tuple[int, int, int]]:
         """Runs directly after an upper-case letter (one space allowed): 'AB 12 34 56 C', 'DE136695976'."""
-        self.numeric_runs()
+        if self._after_upper is None:
+            if self._spans is None:
+                self._scan_numeric()
+            text = self.text
+            ups = [
+                (s, e)
+                for s, e in self._all_spans
+                if s and ("A" <= text[s - 1] <= "Z" or (text[s - 1] == " " and s > 1 and "A" <= text[s - 2] <= "Z"))
+            ]
+            self._after_upper = self._with_counts(ups)
         return self._after_upper
 
     def runs_before_capital(self) -> list[tuple[int, int, int]]:
         """Runs followed by a capitalised word ('221B Baker Street'): house-number candidates."""
-        self.numeric_runs()
+        if self._capital_after is None:
+            if self._spans is None:
+                self._scan_numeric()
+            self._capital_after = self._with_counts(self._cap_spans)
         return self._capital_after
 
 
