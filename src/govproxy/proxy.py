@@ -216,6 +216,10 @@ class GovProxy:
             return
         req = flow.request
         flow.metadata[STARTED_KEY] = time.monotonic()
+        if plan.alternatives or (plan.response_side is not None and plan.response_side.needs_work()):
+            # The response may be rewritten (restore, translate) or come from another
+            # provider: ask for it uncompressed so streamed events can be transformed.
+            req.headers["accept-encoding"] = "identity"
         if plan.alternatives and self.relay is not None:
             # Several allowed targets: the relay sends it with failover and streams back.
             job = RelayJob(plan, req.method, [(k, v) for k, v in req.headers.items(multi=True)], flow.metadata.pop(BODY_KEY, b""))
@@ -235,6 +239,7 @@ class GovProxy:
             req.headers[name] = value
         if fwd.body is not None:
             req.content = fwd.body  # re-encoded with the request's content-encoding, if any
+
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         plan: Plan | None = flow.metadata.get(PLAN_KEY)
