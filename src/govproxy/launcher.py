@@ -58,6 +58,7 @@ class ProxyProcess:
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
+        self.gateway_ports: list[int] = []
         self.ca_cert: Path | None = None
         self._lines: list[str] = []
         self._ready = threading.Event()
@@ -104,10 +105,10 @@ class ProxyProcess:
             m = _READY.search(line)
             if m and not self._ready.is_set():
                 addrs = [a.strip() for a in m.group("addrs").split(",")]
-                ports = sorted(int(a.rsplit(":", 1)[1]) for a in addrs if ":" in a)
-                # The regular listener is the one we asked port 0 for: not a configured gateway port.
-                gateway_ports = {int(g["listen_port"]) for g in self.config.get("gateways", [])}
-                self.port = next((p for p in ports if p not in gateway_ports), 0)
+                # The forward-proxy address comes first; gateways are labelled "(gateway to …)".
+                plain = [a for a in addrs if "(gateway" not in a]
+                self.port = int(plain[0].rsplit(":", 1)[1]) if plain else 0
+                self.gateway_ports = [int(a.split(" ")[0].rsplit(":", 1)[1]) for a in addrs if "(gateway" in a]
                 self.ca_cert = Path(m.group("ca"))
                 self._ready.set()
         self._ready.set()

@@ -113,11 +113,18 @@ class GovProxy:
         if pl.router is not None and self.relay is None:
             self.relay = Relay(pl.router, make_upstream_client(self._resolve, self._upstream_verify()))
             await self.relay.start()
+        # One line tools (and people) can rely on: the forward-proxy address first, then gateways.
         server = ctx.master.addons.get("proxyserver")
-        addrs = server.listen_addrs() if server else []
-        tcp = sorted({f"{a[0]}:{a[1]}" for a in addrs})
+        proxies: list[str] = []
+        gateways: list[str] = []
+        for inst in server.servers if server else []:
+            addrs = sorted({f"{a[0]}:{a[1]}" for a in inst.listen_addrs})
+            if isinstance(inst.mode, mode_specs.ReverseMode):
+                gateways += [f"{a} (gateway to {inst.mode.data})" for a in addrs]
+            else:
+                proxies += addrs
         ca = ca_cert_path(ctx.options.confdir)
-        print(f"govproxy listening on {', '.join(tcp) or '?'}; CA certificate: {ca}", flush=True)
+        print(f"govproxy listening on {', '.join(proxies + gateways) or '?'}; CA certificate: {ca}", flush=True)
 
     # --- connection level ----------------------------------------------------------------
 

@@ -169,9 +169,14 @@ def test_local_model_over_plain_http(shared_proxy, local):
 # --- gateway mode ---------------------------------------------------------------------------
 
 
-def test_gateway_mode_reverse_proxy_for_apps_that_cannot_trust_a_ca(start_proxy, cloud, monkeypatch):
+@pytest.mark.parametrize("how", ["config", "cli-flag"])
+def test_gateway_mode_reverse_proxy_for_apps_that_cannot_trust_a_ca(start_proxy, cloud, monkeypatch, how):
     port = free_port()
-    proxy = start_proxy({"gateways": [{"listen_port": port, "provider": "openai"}]})
+    if how == "config":
+        proxy = start_proxy({"gateways": [{"listen_port": port, "provider": "openai"}]})
+    else:
+        proxy = start_proxy(extra_args=["--gateway", f"openai={port}"])
+    assert proxy.gateway_ports == [port]
     for var in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "SSL_CERT_FILE"):
         monkeypatch.delenv(var, raising=False)
     oai = openai.OpenAI(api_key="sk-gw", base_url=f"http://127.0.0.1:{port}/v1")
