@@ -201,3 +201,53 @@ def test_cli_tail_and_show(tmp_path, capsys):
     assert main(["audit", "show", "-c", conf, "5"]) == 0
     assert json.loads(capsys.readouterr().out)["record"]["seq"] == 5
     assert main(["audit", "show", "-c", conf, "no-such-request"]) == 2
+
+
+def test_export_time_window_and_signed_statement(tmp_path):
+    import base64
+
+    from govproxy.audit.export import export_bundle
+    from govproxy.audit.keys import load_signer
+    from govproxy.audit.verify import DSSE_PAYLOAD_TYPE, dsse_pae, verify_bundle
+
+    built = build_store(tmp_path, n=12)
+    conn = sqlite3.connect(built.db)
+    stamps = [ts for (ts,) in conn.execute("SELECT ts FROM records ORDER BY seq")]
+    out = tmp_path / "window"
+    summary = export_bundle(
+        built.db,
+        load_signer(built.cfg.signing_key),
+        out,
+        since=stamps[3],
+        until=stamps[8],
+    )
+    lines = (out / "records.jsonl").read_bytes().splitlines()
+    assert summary.records == 5 and [json.loads(x)["seq"] for x in lines] == [
+        3,
+        4,
+        5,
+        6,
+        7,
+    ]
+    env = json.loads((out / "manifest.dsse.json").read_text())
+    payload = base64.b64decode(env["payload"])
+    assert env["payloadType"] == DSSE_PAYLOAD_TYPE
+    built.pubkey.public.verify(
+        base64.b64decode(env["signatures"][0]["sig"]),
+        dsse_pae(DSSE_PAYLOAD_TYPE, payload),
+    )
+    statement = json.loads(payload)
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    assert {s["name"] for s in statement["subject"]} >= {
+        "records.jsonl",
+        "proofs.jsonl",
+        "consistency.jsonl",
+    }
+    assert verify_bundle(out, [built.pubkey]).valid
+    with pytest.raises(ValueError, match="RFC 3339"):
+        export_bundle(
+            built.db,
+            load_signer(built.cfg.signing_key),
+            tmp_path / "bad",
+            since="yesterday",
+        )

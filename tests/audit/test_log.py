@@ -314,10 +314,16 @@ def test_verifying_a_live_store_while_it_grows(tmp_path):
     t = threading.Thread(target=writer)
     t.start()
     try:
-        while log.last_signed is None:  # a log younger than its first checkpoint fails (NO_CHECKPOINT)
+        while (
+            log.last_signed is None
+        ):  # a log younger than its first checkpoint fails (NO_CHECKPOINT)
             stop.wait(0.01)
         for _ in range(8):
-            report = verify_store(log.config.path, [log.verifier], checkpoint_dir=log.config.resolved_checkpoint_dir)
+            report = verify_store(
+                log.config.path,
+                [log.verifier],
+                checkpoint_dir=log.config.resolved_checkpoint_dir,
+            )
             assert report.valid, [p.line() for p in report.problems]
             assert report.codes <= {"UNCHECKPOINTED_TAIL"}
     finally:
