@@ -1,0 +1,129 @@
+"""Proxy overhead on one upstream: direct vs bare mitmdump vs govproxy (clean, PII, rerouted).
+
+    .venv/bin/python bench/overhead_bench.py [--total 2000] [--json out.json]
+        [--upstream-port PORT --cert-dir DIR]     # reuse a running stand-in (bench/run_all does)
+
+``bench/proxy_bench.py`` measures pass-through and PII; this script adds the rerouting case
+and runs all five targets against the *same* stand-in process, so every ratio compares
+runs that shared an upstream. The rerouted request carries ``X-Govproxy-Tenant: eu-team``
+(residency eu) to the "us" provider; the policy reroutes it to an "eu" OpenAI-compatible
+provider on the same stand-in with the proxy's own key, through govproxy's relay (a
+different path from mitmproxy's own forwarding, which is why it is measured separately).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import ssl
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loadgen import Result, build_request, run  # noqa: E402
+from proxy_bench import fmt, prompt_4k, start_mitmdump  # noqa: E402
+
+from govproxy.launcher import ProxyProcess  # noqa: E402
+from govproxy.standin import StandinClient, StandinProcess, make_test_certs  # noqa: E402
+
+PII = "Contact jane.doe@example.com or +1 415 555 0134, card 4111 1111 1111 1111, IBAN DE89370400440532013000."
+HOST = "localhost"
+
+
+@contextlib.contextmanager
+def upstream(port: int | None, cert_dir: Path | None, work: Path) -> Iterator[tuple[int, str]]:
+    """A TLS stand-in: the one given (port + the directory holding its ca.pem) or a new one."""
+    if port:
+        assert cert_dir is not None, "--upstream-port needs --cert-dir"
+        yield port, str(cert_dir / "ca.pem")
+        return
+    make_test_certs(work / "certs")
+    with StandinProcess(tls=True, cert_dir=work / "certs") as s:
+        yield s.port, str(work / "certs" / "ca.pem")
+
+
+def govproxy_config(port: int, work: Path) -> dict[str, Any]:
+    """The bench provider ("us") plus an "eu" provider on the same stand-in, and an EU tenant."""
+    return {
+        "providers": {
+            "bench": {"kind": "openai", "hosts": [f"{HOST}:{port}"], "region": "us"},
+            "bench-eu": {"kind": "openai-compatible", "base_url": f"https://127.0.0.1:{port}/v1", "hosts": [f"127.0.0.1:{port}"],
+                         "region": "eu", "api_key_env": "BENCH_EU_KEY", "models": {"default": "model-eu"}},
+        },
+        "tenants": {"eu-team": {"residency": ["eu"]}},
+        "audit": {"path": str(work / "audit" / "govproxy.db"), "signing_key": str(work / "audit" / "signing.key")},
+    }
+
+
+def check_reroute(proxy_url: str, proxy_ca: str, port: int, upstream_ca: str) -> None:
+    """Refuse to report a "rerouted" figure unless one such request really reached the EU provider."""
+    control = StandinClient(f"https://{HOST}:{port}", ca_file=upstream_ca)
+    control.reset(faults=False, options=False)
+    with httpx.Client(proxy=proxy_url, verify=ssl.create_default_context(cafile=proxy_ca), trust_env=False, timeout=30) as c:
+        r = c.post(f"https://{HOST}:{port}/v1/chat/completions", content=prompt_4k(),
+                   headers={"authorization": "Bearer sk-bench", "content-type": "application/json", "X-Govproxy-Tenant": "eu-team"})
+    seen = control.requests
+    if r.status_code != 200 or len(seen) != 1 or seen[0].header("authorization") != "Bearer bench-eu-key":
+        raise SystemExit(f"reroute scenario is not rerouting (status {r.status_code}); fix the config before measuring")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--total", type=int, default=2000, help="requests per scenario and client count")
+    ap.add_argument("--json", help="write results here")
+    ap.add_argument("--upstream-port", type=int)
+    ap.add_argument("--cert-dir", type=Path)
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="govproxy-overhead-"))
+    results: list[Result] = []
+    with upstream(args.upstream_port, args.cert_dir, work) as (port, cafile):
+        clean = build_request(HOST, port, "/v1/chat/completions", prompt_4k())
+        pii = build_request(HOST, port, "/v1/chat/completions", prompt_4k(PII))
+        reroute = build_request(HOST, port, "/v1/chat/completions", prompt_4k(), {"X-Govproxy-Tenant": "eu-team"})
+
+        def scenario(name: str, proxy: tuple[str, int] | None, ca: str, request: bytes) -> None:
+            for clients in (1, 8):
+                results.append(run(name, proxy=proxy, host=HOST, port=port, cafile=ca, request=request, clients=clients, total=args.total))
+                print(fmt(results[-1]), flush=True)
+
+        scenario("direct", None, cafile, clean)
+        mitm, mport = start_mitmdump(work / "mitm-conf", cafile)
+        try:
+            scenario("bare mitmdump", ("127.0.0.1", mport), str(work / "mitm-conf" / "mitmproxy-ca-cert.pem"), clean)
+        finally:
+            mitm.terminate()
+            mitm.wait(10)
+        with ProxyProcess(work / "govproxy", govproxy_config(port, work), mitm_options={"ssl_verify_upstream_trusted_ca": cafile},
+                          env={"BENCH_EU_KEY": "bench-eu-key"}) as gp:
+            gp_ca = str(gp.confdir / "mitmproxy-ca-cert.pem")
+            scenario("govproxy (clean prompt)", ("127.0.0.1", gp.port), gp_ca, clean)
+            scenario("govproxy (PII pseudonymised)", ("127.0.0.1", gp.port), gp_ca, pii)
+            check_reroute(gp.url, gp_ca, port, cafile)
+            scenario("govproxy (rerouted, EU tenant)", ("127.0.0.1", gp.port), gp_ca, reroute)
+
+    by = {(r.name, r.clients): r for r in results}
+    print("\nratios govproxy / bare mitmdump")
+    for name in [r.name for r in results if r.name.startswith("govproxy") and r.clients == 1]:
+        for clients in (1, 8):
+            g, b = by[(name, clients)], by[("bare mitmdump", clients)]
+            print(f"  {name:<32} clients={clients}: p50 +{g.p50 - b.p50:.2f} ms ({g.p50 / b.p50:.2f}x), throughput {g.rps / b.rps * 100:.0f} %")
+    if args.json:
+        Path(args.json).write_text(json.dumps([
+            {"name": r.name, "clients": r.clients, "p50_ms": r.p50, "p99_ms": r.p99, "rps": r.rps, "errors": r.errors, "n": len(r.latencies_ms)}
+            for r in results
+        ], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        os.environ.pop(var, None)
+    sys.exit(main())
