@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from govproxy.dlp import DlpConfig, Scanner, Sensitivity, raise_sensitivity
+from govproxy.dlp import DlpConfig, PseudonymVault, Scanner, Sensitivity, raise_sensitivity
 from govproxy.dlp.config import load_hmac_key, HmacKeyError
 from govproxy.dlp.detectors.base import Detector, Everywhere
 from govproxy.dlp.model import Category
@@ -215,3 +215,29 @@ def test_scan_request_reads_only_the_texts_the_model_sees() -> None:
     r = Scanner(hmac_key=KEY).scan_request(req)
     assert [(f.entity_type, f.text_index) for f in r.findings] == [("EMAIL_ADDRESS", 1), ("CREDIT_CARD", 2)]
     assert r.images == 1 and r.sensitivity is Sensitivity.CONFIDENTIAL
+
+
+def test_many_short_texts_give_the_same_findings_as_one_by_one() -> None:
+    texts = [
+        "You are a helpful assistant.",
+        "mail a@example.com",
+        "",
+        "card 4111 1111 1111 1111 and ssn 536-22-1234",
+        "-----BEGIN PRIVATE KEY-----\nQUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\nMTIzNDU2",
+        "next message: ghp_" + "aB3d" * 9,
+        "ip 10.1.2.3",
+    ]
+    scanner = Scanner(hmac_key=KEY)
+    together = scanner.scan(texts)
+    one_by_one = [f._replace(text_index=i) for i, t in enumerate(texts) for f in scanner.scan([t]).findings]
+    assert together.findings == tuple(one_by_one)
+    pem = [f for f in together.findings if f.entity_type == "PRIVATE_KEY"][0]
+    assert pem.text_index == 4 and pem.end == len(texts[4])  # the unterminated key stops at its text's end
+    assert together.counts == {"EMAIL_ADDRESS": 1, "CREDIT_CARD": 1, "US_SSN": 1, "PRIVATE_KEY": 1, "GITHUB_TOKEN": 1, "IP_ADDRESS": 1}
+
+
+def test_batched_redaction_maps_back_to_each_text() -> None:
+    texts = ["from a@example.com", "to b@example.com", "cc a@example.com"]
+    scanner = Scanner(hmac_key=KEY)
+    out = scanner.redact(texts, scanner.scan(texts), vault=PseudonymVault())
+    assert out == ["from [EMAIL_1]", "to [EMAIL_2]", "cc [EMAIL_1]"]

@@ -7,6 +7,7 @@ request through with a partial result: the result is marked ``critical`` with th
 
 from __future__ import annotations
 
+import bisect
 import logging
 import secrets
 import time
@@ -25,6 +26,8 @@ from govproxy.dlp.vault import PseudonymVault
 from govproxy.models import LLMRequest
 
 log = logging.getLogger(__name__)
+_JOIN = "\n\x00\n"  # no built-in pattern matches across NUL
+_BATCH_LIMIT = 16_384  # texts shorter than this are scanned together
 _CATEGORY_NAME = {c: c.value for c in Category}
 
 
@@ -102,6 +105,11 @@ class Scanner:
         chars = 0
         if not self.config.enabled:
             return ScanResult((), {}, Sensitivity.PUBLIC, (), images, sum(len(t) for t in texts), 0.0, {})
+        # Short texts (chat messages) are scanned together, joined by "\n\0\n": the fixed
+        # per-text cost (one call per detector) is paid once per batch, not once per message.
+        # No built-in pattern matches NUL; a custom one that does is clipped to its text.
+        batch: list[tuple[int, str]] = []
+        batch_len = 0
         for idx, text in enumerate(texts):
             if not isinstance(text, str):
                 errors.append(f"text {idx}: not a string ({type(text).__name__})")
@@ -109,10 +117,22 @@ class Scanner:
             chars += len(text)
             if not text:
                 continue
-            findings.extend(self._scan_text(idx, text, errors, deadline))
+            if len(text) >= _BATCH_LIMIT:
+                findings.extend(self._scan_text(idx, text, errors, deadline))
+            else:
+                batch.append((idx, text))
+                batch_len += len(text) + len(_JOIN)
+                if batch_len >= _BATCH_LIMIT:
+                    findings.extend(self._scan_batch(batch, errors, deadline))
+                    batch, batch_len = [], 0
             if time.perf_counter() > deadline:
                 errors.append(f"time budget of {budget_ms:.0f} ms exceeded after text {idx + 1} of {len(texts)}")
+                batch = []
                 break
+        if batch:
+            findings.extend(self._scan_batch(batch, errors, deadline))
+        if len(findings) > 1:
+            findings.sort(key=lambda f: (f.text_index, f.start))
         counts: dict[str, int] = {}
         cats: dict[str, int] = {}
         for f in findings:
@@ -124,6 +144,31 @@ class Scanner:
         if errors:
             log.warning("dlp scan failed closed: %s", "; ".join(errors))
         return ScanResult(tuple(findings), counts, level, tuple(errors), images, chars, elapsed, cats)
+
+    def _scan_batch(self, batch: list[tuple[int, str]], errors: list[str], deadline: float) -> list[Finding]:
+        if len(batch) == 1:
+            return self._scan_text(batch[0][0], batch[0][1], errors, deadline)
+        joined = _JOIN.join(t for _, t in batch)
+        starts: list[int] = []
+        pos = 0
+        for _, t in batch:
+            starts.append(pos)
+            pos += len(t) + len(_JOIN)
+        out: list[Finding] = []
+        for f in self._scan_text(-1, joined, errors, deadline):
+            i = bisect.bisect_right(starts, f.start) - 1
+            idx, text = batch[i]
+            base = starts[i]
+            start, end = f.start - base, min(f.end - base, len(text))
+            if start >= len(text) or end <= start:
+                continue  # inside the separator: cannot happen with the built-in patterns
+            value_hash = f.value_hash
+            if end != f.end - base:  # clipped at the end of its text (a PEM body that ran on)
+                value_hash = self._hasher(f.entity_type, text[start:end])
+            out.append(f._replace(text_index=idx, start=start, end=end, value_hash=value_hash))
+        if errors:
+            errors[:] = [e.replace("on text -1", "on texts " + ",".join(str(i) for i, _ in batch)) for e in errors]
+        return out
 
     def scan_request(self, request: LLMRequest) -> ScanResult:
         """Scan a normalised request: its ``texts`` (what the model reads), images counted as unscanned.

@@ -308,7 +308,7 @@ PRIVATE_KEY = _prefixed(
     "PRIVATE_KEY",
     RegexAnchor(_DASH_FAMILY, gate="-"),
     r"-----BEGIN[A-Z ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
-    r"(?:[\s\S]{0,40000}?-----END[A-Z ]{0,40}PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s\\:\-]{0,40000})",
+    r"(?:[^\x00]{0,40000}?-----END[A-Z ]{0,40}PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s\\:\-]{0,40000})",
     40200,
     priority=95,
     description="PEM/OpenSSH/PGP private keys, multi-line or with escaped \\n (as in JSON)",
@@ -316,7 +316,7 @@ PRIVATE_KEY = _prefixed(
 
 # ---------------------------------------------------------------- credentials in URLs and assignments
 _URL_CRED = re.compile(
-    r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{1,30}://([^\s:/?#@\"'<>]{1,128}):([^\s/?#@\"'<>]{1,256})@[A-Za-z0-9.\-\[\]_]{1,255}"
+    r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{1,30}://([^\s:/?#@\"'<>\x00]{1,128}):([^\s/?#@\"'<>\x00]{1,256})@[A-Za-z0-9.\-\[\]_]{1,255}"
 )
 
 
@@ -346,7 +346,7 @@ URL_CREDENTIALS = Detector(
 
 _ASSIGN_VALUE = (
     r"[\"']?(?:[ \t]{0,4}(?:=>|:=|==|=|:)[ \t]{0,4}|[ \t]{1,4}(?=[\"']?[A-Za-z0-9]))"
-    r"(?:\"([^\"\r\n]{1,300})\"|'([^'\r\n]{1,300})'|((?:[^\s\"'`,;&<>]|&(?![A-Za-z_][A-Za-z0-9_]{0,30}=)){1,300}))"
+    r"(?:\"([^\"\r\n\x00]{1,300})\"|'([^'\r\n\x00]{1,300})'|((?:[^\s\"'`,;&<>\x00]|&(?![A-Za-z_][A-Za-z0-9_]{0,30}=)){1,300}))"
 )
 _PASSWORD_ASSIGN = re.compile(
     r"(?:password|passwd|passphrase|pwd)([A-Za-z0-9_\-]{0,24})" + _ASSIGN_VALUE, re.IGNORECASE
