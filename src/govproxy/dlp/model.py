@@ -8,7 +8,6 @@ code that needs it (redaction) slices the texts it already holds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -102,12 +101,12 @@ class Finding(NamedTuple):
         }
 
 
-@dataclass(frozen=True, slots=True)
-class ScanResult:
+class ScanResult(NamedTuple):
     """What inspection found in one request's texts.
 
     ``errors`` is non-empty when a detector failed or the time budget ran out; the
     sensitivity is then ``critical`` so the request cannot leave (fail closed).
+    (A NamedTuple: immutable, and cheap to create once per request.)
     """
 
     findings: tuple[Finding, ...]
@@ -117,7 +116,7 @@ class ScanResult:
     images: int = 0
     chars: int = 0
     elapsed_us: float = 0.0
-    categories: dict[str, int] = field(default_factory=dict)
+    categories: dict[str, int] = {}  # never mutated; scan() always passes its own dict
 
     @property
     def failed(self) -> bool:
@@ -128,16 +127,7 @@ class ScanResult:
         new = raise_sensitivity(self.sensitivity, level)
         if new == self.sensitivity:
             return self
-        return ScanResult(
-            findings=self.findings,
-            counts=self.counts,
-            sensitivity=new,
-            errors=self.errors,
-            images=self.images,
-            chars=self.chars,
-            elapsed_us=self.elapsed_us,
-            categories=self.categories,
-        )
+        return self._replace(sensitivity=new)
 
     def summary(self) -> dict[str, Any]:
         """The part of the result policies and audit records see: types and counts, no offsets."""

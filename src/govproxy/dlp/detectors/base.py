@@ -93,6 +93,12 @@ class TextState:
         drop = _DROP_SEPARATORS
         return [(s, e, len(text[s:e].translate(drop))) for s, e in spans]
 
+    def has_runs(self) -> bool:
+        """Any digit run at all (prose without numbers skips every numeric detector here)."""
+        if self._spans is None:
+            self._scan_numeric()
+        return bool(self._all_spans)
+
     def numeric_runs(self) -> list[tuple[int, int, int]]:
         """(start, end, digit count) of digit runs with at least four digits."""
         if self._numeric is None:
@@ -258,7 +264,7 @@ class Numeric(Anchor):
         return state.runs_with(self.min_digits)
 
     def absent(self, state: TextState) -> bool:
-        if not self._runs(state):
+        if not state.has_runs() or not self._runs(state):
             return True
         return bool(self.words) and not any(state.contains(w, True) for w in self.words)
 
