@@ -17,6 +17,7 @@ from collections.abc import Sequence
 SUBSYSTEM_CLIS = (
     "govproxy.proxy_cli",
     "govproxy.dryrun",
+    "govproxy.replay",
     "govproxy.demo",
     "govproxy.dlp.cli",
     "govproxy.policy.cli",

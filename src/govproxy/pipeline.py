@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl
 
@@ -263,21 +264,10 @@ class Pipeline:
             return plan
 
         # decide
-        health, budget = self._routing_state(llm.identity.tenant)
-        pin = build_policy_input(
-            llm,
-            sensitivity=scan.sensitivity.value,
-            finding_counts=scan.counts,
-            categories=scan.categories.keys(),
-            dlp_error=scan.failed,
-            settings=self._policy_view(match.name),
-            provider_health=health,
-            budget_state=budget,
-            mode=req.mode,
-            now=datetime.now(UTC),
-            compatible=_compatible_for(llm.endpoint),
+        decision = await self.decide(
+            llm, sensitivity=scan.sensitivity.value, counts=scan.counts, categories=scan.categories.keys(),
+            dlp_error=scan.failed, mode=req.mode,
         )
-        decision = await self.decider.decide(pin)
         plan = Plan(request_id, "forward", llm=llm, provider=match.name, scan=scan, decision=decision)
         if not decision.allow:
             first = decision.deny[0]
@@ -403,6 +393,33 @@ class Pipeline:
         )
         return dict(health), budget
 
+    async def decide(
+        self,
+        llm: LLMRequest,
+        *,
+        sensitivity: str,
+        counts: Mapping[str, int],
+        categories: Iterable[str],
+        dlp_error: bool,
+        mode: Mode,
+    ) -> Decision:
+        """The decide stage alone: live requests and trail replay both come through here."""
+        health, budget = self._routing_state(llm.identity.tenant)
+        pin = build_policy_input(
+            llm,
+            sensitivity=sensitivity,
+            finding_counts=counts,
+            categories=categories,
+            dlp_error=dlp_error,
+            settings=self._policy_view(llm.provider),
+            provider_health=health,
+            budget_state=budget,
+            mode=mode,
+            now=datetime.now(UTC),
+            compatible=_compatible_for(llm.endpoint),
+        )
+        return await self.decider.decide(pin)
+
     def _map_model(self, provider: str, model: str | None) -> str | None:
         from govproxy.routing import map_model
 
@@ -438,7 +455,13 @@ class Pipeline:
             "authenticated": ident.authenticated,
             "mode": req.mode,
             "provider": plan.provider,
+            "provider_kind": llm.provider_kind.value if llm else None,
+            "host": req.host,
+            "port": req.port,
+            "path": req.path.split("?", 1)[0],  # the query can carry keys (Gemini ?key=)
+            "method": req.method,
             "endpoint": llm.endpoint.value if llm else None,
+            "token_estimate": llm.token_estimate if llm else 0,
             "model": llm.model if llm else None,
             "stream": llm.stream if llm else False,
             "action": plan.action,
@@ -449,6 +472,7 @@ class Pipeline:
         if scan is not None:
             rec["sensitivity"] = scan.sensitivity.value
             rec["findings"] = dict(scan.counts)
+            rec["categories"] = sorted(scan.categories)
             rec["dlp_errors"] = len(scan.errors)
             rec["images_unscanned"] = scan.images
         if d is not None:

@@ -240,3 +240,35 @@ def test_audit_export_verifies_offline_and_holds_no_secrets(start_proxy, certs, 
             con.execute("UPDATE records SET body = x'00' WHERE seq = 1")
     finally:
         con.close()
+
+
+def test_replay_a_recorded_trail_under_a_policy_change(start_proxy, certs, cloud, local, app_env, tmp_path):
+    proxy = start_proxy()
+    app_env(proxy, certs)
+    oai = openai.OpenAI(api_key="sk-t", max_retries=0)
+    for text in ("hello", f"mail {EMAIL}", PRIVATE_KEY):
+        oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": text}], extra_headers={"X-Govproxy-Tenant": "team-x"})
+    proxy.stop()
+    db = proxy.workdir / "audit" / "govproxy.db"
+    run = lambda *a: subprocess.run([sys.executable, "-m", "govproxy.cli", "replay", "--db", str(db), *a], capture_output=True, text=True, timeout=120, cwd=proxy.workdir)  # noqa: E731
+
+    same = run("--config", str(proxy.config_path), "--fail-on-change")
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert same.stdout.strip().endswith("3 replayed, 0 changed (0 newly denied, 0 newly allowed, 0 rerouted)")
+
+    # The policy change under evaluation: team-x may no longer use OpenAI.
+    import yaml
+
+    changed = tmp_path / "changed.yaml"
+    cfg = yaml.safe_load(proxy.config_path.read_text())
+    cfg["tenants"] = {"team-x": {"deny_providers": ["openai"]}}
+    changed.write_text(yaml.safe_dump(cfg))
+    out = run("--config", str(changed), "--json", "--fail-on-change")
+    assert out.returncode == 1, out.stderr
+    report = json.loads(out.stdout)
+    assert report["summary"]["replayed"] == 3
+    assert {c["after"] for c in report["changes"]} == {"deny(provider_not_allowed)"}
+    assert report["summary"]["newly_denied"] == 3  # asking for a provider the tenant may not use is denied outright
+    before = sorted(c["before"] for c in report["changes"])
+    assert before == ["allow", "allow", "route(local)"]
+    assert EMAIL not in out.stdout
