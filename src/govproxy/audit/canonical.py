@@ -11,6 +11,7 @@ disagree about a number's bytes.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -41,10 +42,15 @@ FORBIDDEN_KEYS = frozenset(
         "bearer",
     }
 )
-# Values that look like credentials wherever they appear in a payload.
+# Credential-shaped text inside payload values (e.g. an upstream error message quoting the
+# key it rejected). Such spans are replaced, not the record refused: the outcome must still
+# be recorded, the credential never.
 _CREDENTIAL_VALUE = re.compile(
-    r"^\s*(?:Bearer|Basic)\s+\S|\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}|\bAIza[0-9A-Za-z_-]{30,}"
+    r"^\s*Basic\s+[A-Za-z0-9+/=]{8,}|\bBearer\s+[A-Za-z0-9._~+/=-]{8,}"
+    r"|\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}|\bAIza[0-9A-Za-z_-]{30,}"
 )
+CREDENTIAL_PLACEHOLDER = "[credential removed]"
+log = logging.getLogger("govproxy.audit")
 
 
 def _forbidden_key_pattern() -> re.Pattern[str]:
@@ -57,7 +63,8 @@ _FORBIDDEN_KEY = _forbidden_key_pattern()
 _KEY_FRAGMENTS = ("auth", "key", "token", "secret", "password", "cookie", "bearer")
 _VALUE_FRAGMENTS = ("sk-", "AIza", "Bearer", "Basic")
 _CREDENTIAL_IN_JSON = re.compile(
-    r'"\s*(?:Bearer|Basic)\s+[^\s"]|\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}|\bAIza[0-9A-Za-z_-]{30,}'
+    r'"\s*Basic\s+[A-Za-z0-9+/=]{8,}|\bBearer\s+[A-Za-z0-9._~+/=-]{8,}'
+    r"|\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}|\bAIza[0-9A-Za-z_-]{30,}"
 )
 
 
@@ -123,15 +130,27 @@ def _is_forbidden_key(text: str, is_key: bool) -> bool:
     return is_key and text.lower().replace("-", "_") in FORBIDDEN_KEYS
 
 
-def _is_credential(text: str, is_key: bool) -> bool:
-    return not is_key and bool(_CREDENTIAL_VALUE.search(text))
+def _scrub(value: Any, path: str, found: list[str]) -> Any:
+    """A copy of ``value`` with credential-shaped spans in strings replaced."""
+    if isinstance(value, str):
+        if _CREDENTIAL_VALUE.search(value):
+            found.append(path)
+            return _CREDENTIAL_VALUE.sub(CREDENTIAL_PLACEHOLDER, value)
+        return value
+    if isinstance(value, Mapping):
+        return {k: _scrub(v, f"{path}.{k}", found) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v, f"{path}[{i}]", found) for i, v in enumerate(value)]
+    return value
 
 
 def canonical_payload(value: Any, path: str = "payload") -> bytes:
     """Check a payload against the record rules and return its RFC 8785 bytes.
 
     Raises :class:`RecordRejected` (naming the path, never the value) for floats, integers
-    beyond ±(2^53-1), non-JSON types, credential-named keys and credential-looking values.
+    beyond ±(2^53-1), non-JSON types and credential-named keys (a programming error).
+    Credential-looking text inside values (``Bearer …``, ``sk-…``, ``AIza…``) is replaced by
+    ``[credential removed]`` and a warning names the path.
     On the common domain (ASCII keys) the C ``json`` encoder with sorted keys produces the
     RFC 8785 bytes exactly (tests compare it with ``rfc8785`` on generated payloads);
     anything else goes through ``rfc8785`` itself.
@@ -146,10 +165,14 @@ def canonical_payload(value: Any, path: str = "payload") -> bytes:
             f"{where}: credential field; credentials are never recorded"
         )
     if any(f in text for f in _VALUE_FRAGMENTS) and _CREDENTIAL_IN_JSON.search(text):
-        where = _locate(value, path, _is_credential) or path
-        raise RecordRejected(
-            f"{where}: value looks like a credential; credentials are never recorded"
-        )
+        found: list[str] = []
+        value = _scrub(value, path, found)
+        if found:
+            log.warning(
+                "audit: credential-shaped text removed from %s before recording",
+                ", ".join(found),
+            )
+            data = _encode(value, path)
     return data
 
 
