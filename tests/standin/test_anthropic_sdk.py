@@ -182,6 +182,17 @@ def test_missing_key_and_wrong_key(server: StandinServer) -> None:
         )
 
 
+def test_anthropic_version_header_is_required_unless_relaxed(server: StandinServer) -> None:
+    body = {"model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": "x"}]}
+    with raw_client(server) as c:
+        missing = c.post("/v1/messages", headers={"x-api-key": "k"}, json=body)
+        server.configure(strict_headers=False)
+        relaxed = c.post("/v1/messages", headers={"x-api-key": "k"}, json=body)
+    assert missing.status_code == 400
+    assert missing.json()["error"] == {"type": "invalid_request_error", "message": "anthropic-version: header is required"}
+    assert relaxed.status_code == 200
+
+
 def test_missing_max_tokens_and_bad_json_are_invalid_request(server: StandinServer) -> None:
     with raw_client(server) as c:
         headers = {"x-api-key": "k", "anthropic-version": "2023-06-01", "content-type": "application/json"}

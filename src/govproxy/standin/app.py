@@ -309,6 +309,8 @@ class StandinApp:
             accepted = self.options.accepted_keys
             if accepted is not None and key not in accepted:
                 return _invalid_key_error(family, key)
+        if self.options.strict_headers and family is Family.ANTHROPIC and not req.header("anthropic-version"):
+            return error_response(family, 400, "anthropic-version: header is required")
         body: dict[str, Any] = {}
         if route.json_body:
             if parse_error is not None or not req.body:

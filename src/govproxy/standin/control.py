@@ -46,6 +46,7 @@ class OptionsUpdate(BaseModel):
     embedding_dimensions: int | None = Field(default=None, ge=1, le=4096)
     accepted_keys: list[str] | None = Field(default=None, description="only these keys are valid; [] clears")
     latency: float | None = Field(default=None, ge=0)
+    strict_headers: bool | None = None
     gzip: bool | None = None
 
 

@@ -29,6 +29,7 @@ class EchoOptions:
     echo_prefix: str = ECHO_PREFIX
     embedding_dimensions: int = 16
     accepted_keys: list[str] | None = field(default=None)  # None: any non-empty key is valid
+    strict_headers: bool = True  # demand headers the real API demands (anthropic-version)
     latency: float = 0.0  # seconds before every provider response's first byte (realistic upstream delay)
     gzip: bool = False  # gzip non-streaming JSON responses when the client accepts it, as CDNs in front of providers do
 

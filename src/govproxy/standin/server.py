@@ -239,6 +239,7 @@ class StandinServer:
         accepted_keys: list[str] | None | bool = False,
         latency: float | None = None,
         gzip: bool | None = None,
+        strict_headers: bool | None = None,
     ) -> None:
         """Change response knobs at run time (takes effect for the next request).
 
@@ -246,6 +247,8 @@ class StandinServer:
         invalid-key error); None accepts any non-empty key again; False (default) leaves it.
         ``latency``: seconds before the first byte of every provider response.
         ``gzip``: gzip non-streaming responses for clients sending ``Accept-Encoding: gzip``.
+        ``strict_headers``: reject requests lacking headers the real API requires
+        (Anthropic's ``anthropic-version``); on by default.
         """
         if chunk_size is not None:
             if chunk_size < 1:
@@ -267,6 +270,8 @@ class StandinServer:
             self.options.latency = latency
         if gzip is not None:
             self.options.gzip = gzip
+        if strict_headers is not None:
+            self.options.strict_headers = strict_headers
         if accepted_keys is not False:
             self.options.accepted_keys = list(accepted_keys) if isinstance(accepted_keys, list) else None
 
