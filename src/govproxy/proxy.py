@@ -169,9 +169,9 @@ class GovProxy:
         mode: Mode = "gateway" if isinstance(flow.client_conn.proxy_mode, mode_specs.ReverseMode) else "proxy"
         match = self._pl().match(req.host, req.port)
         auth = self._conn_identity.get(flow.client_conn.id)
-        if auth is None and req.headers.get(_HOP_BY_HOP_AUTH) is not None or (
-            auth is None and self.settings.proxy.require_auth and match is not None
-        ):
+        if auth is None and (req.headers.get(_HOP_BY_HOP_AUTH) is not None or self.settings.proxy.require_auth):
+            # Not inside an authenticated CONNECT tunnel: plain-HTTP proxy requests and
+            # gateway requests carry their own credentials (and need them when required).
             auth = self._authenticate(req.headers.get(_HOP_BY_HOP_AUTH))
             if auth is not None and not auth.ok:
                 flow.response = self._auth_required(auth.reason or "proxy authentication required", match)
