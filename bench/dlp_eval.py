@@ -20,7 +20,14 @@ from pathlib import Path
 
 from govproxy.dlp import Scanner
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "eval" / "presidio-research" / "generated_large.json"
+DEFAULT_DATA = (
+    Path(__file__).resolve().parents[1]
+    / ".."
+    / "shared"
+    / "eval"
+    / "presidio-research"
+    / "generated_large.json"
+)
 
 # our entity type -> the data set's
 TYPE_MAP = {
@@ -33,7 +40,14 @@ TYPE_MAP = {
     "DATE_OF_BIRTH": "DATE_TIME",
     "STREET_ADDRESS": "ADDRESS",
 }
-TARGET_TYPES = ("CREDIT_CARD", "EMAIL_ADDRESS", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "PHONE_NUMBER")
+TARGET_TYPES = (
+    "CREDIT_CARD",
+    "EMAIL_ADDRESS",
+    "IBAN_CODE",
+    "US_SSN",
+    "IP_ADDRESS",
+    "PHONE_NUMBER",
+)
 TARGET_PRECISION = 0.97
 TARGET_RECALL = 0.95
 
@@ -73,7 +87,11 @@ def load(path: Path) -> list[dict]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def evaluate(records: list[dict], scanner: Scanner | None = None, collect_errors: str | None = None):
+def evaluate(
+    records: list[dict],
+    scanner: Scanner | None = None,
+    collect_errors: str | None = None,
+):
     """Return (stats per data-set type, seconds spent scanning, list of error examples)."""
     scanner = scanner or Scanner()
     stats: dict[str, Stats] = {}
@@ -91,7 +109,10 @@ def evaluate(records: list[dict], scanner: Scanner | None = None, collect_errors
         t0 = time.perf_counter()
         result = scanner.scan([text])
         elapsed += time.perf_counter() - t0
-        gold = [(sp["entity_type"], sp["start_position"], sp["end_position"]) for sp in rec["spans"]]
+        gold = [
+            (sp["entity_type"], sp["start_position"], sp["end_position"])
+            for sp in rec["spans"]
+        ]
         used = [False] * len(gold)
         for f in result.findings:
             mapped = TYPE_MAP.get(f.entity_type)
@@ -111,11 +132,15 @@ def evaluate(records: list[dict], scanner: Scanner | None = None, collect_errors
                 if (gold[best_i][1], gold[best_i][2]) == (f.start, f.end):
                     st.tp_exact += 1
             elif collect_errors == mapped:
-                errors.append(f"FP  {text[max(0, f.start - 40):f.start]!r} <<{text[f.start:f.end]}>> {text[f.end:f.end + 20]!r}")
+                errors.append(
+                    f"FP  {text[max(0, f.start - 40) : f.start]!r} <<{text[f.start : f.end]}>> {text[f.end : f.end + 20]!r}"
+                )
         if collect_errors:
             for i, (gt, gs, ge) in enumerate(gold):
                 if gt == collect_errors and not used[i]:
-                    errors.append(f"FN  {text[max(0, gs - 40):gs]!r} <<{text[gs:ge]}>> {text[ge:ge + 20]!r}")
+                    errors.append(
+                        f"FN  {text[max(0, gs - 40) : gs]!r} <<{text[gs:ge]}>> {text[ge : ge + 20]!r}"
+                    )
     return stats, elapsed, errors
 
 
@@ -133,10 +158,14 @@ def format_table(stats: dict[str, Stats]) -> str:
         st = stats[t]
         target = ""
         if t in TARGET_TYPES:
-            ok = (st.precision or 0) >= TARGET_PRECISION and (st.recall or 0) >= TARGET_RECALL
+            ok = (st.precision or 0) >= TARGET_PRECISION and (
+                st.recall or 0
+            ) >= TARGET_RECALL
             target = "ok" if ok else "MISSED"
         if not st.detected:
-            lines.append(f"{t:<18} {st.gold:>5} {'-':>5} {'-':>5} {'  n/a':>6} {'  n/a':>6} {'  n/a':>6} {'-':>8}  (not detected by govproxy)")
+            lines.append(
+                f"{t:<18} {st.gold:>5} {'-':>5} {'-':>5} {'  n/a':>6} {'  n/a':>6} {'  n/a':>6} {'-':>8}  (not detected by govproxy)"
+            )
             continue
         lines.append(
             f"{t:<18} {st.gold:>5} {st.predicted:>5} {st.tp:>5} {_fmt(st.precision):>6} {_fmt(st.recall):>6} {_fmt(st.f1):>6} {st.tp_exact:>8}  {target}"
@@ -147,7 +176,11 @@ def format_table(stats: dict[str, Stats]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--errors", metavar="TYPE", help="print false positives/negatives for one data-set type")
+    ap.add_argument(
+        "--errors",
+        metavar="TYPE",
+        help="print false positives/negatives for one data-set type",
+    )
     args = ap.parse_args(argv)
     if not args.data.exists():
         print(f"data set not found: {args.data}", file=sys.stderr)
@@ -155,12 +188,28 @@ def main(argv: list[str] | None = None) -> int:
     records = load(args.data)
     stats, elapsed, errors = evaluate(records, collect_errors=args.errors)
     n_chars = sum(len(r["full_text"]) for r in records)
-    print(f"presidio-research generated_large.json: {len(records)} texts, {sum(s.gold for s in stats.values())} labelled spans")
-    print("match rule: same mapped type and IoU >= 0.5 (exact-tp: identical boundaries)\n")
+    print(
+        f"presidio-research generated_large.json: {len(records)} texts, {sum(s.gold for s in stats.values())} labelled spans"
+    )
+    print(
+        "match rule: same mapped type and IoU >= 0.5 (exact-tp: identical boundaries)\n"
+    )
     print(format_table(stats))
-    print(f"\nscan time: {elapsed * 1e3:.1f} ms total, {elapsed / len(records) * 1e6:.1f} us/text, {n_chars / elapsed / 1e6:.1f} MB/s")
-    missed = [t for t in TARGET_TYPES if not ((stats[t].precision or 0) >= TARGET_PRECISION and (stats[t].recall or 0) >= TARGET_RECALL)]
-    print("targets (P >= 0.97, R >= 0.95):", "all met" if not missed else "missed for " + ", ".join(missed))
+    print(
+        f"\nscan time: {elapsed * 1e3:.1f} ms total, {elapsed / len(records) * 1e6:.1f} us/text, {n_chars / elapsed / 1e6:.1f} MB/s"
+    )
+    missed = [
+        t
+        for t in TARGET_TYPES
+        if not (
+            (stats[t].precision or 0) >= TARGET_PRECISION
+            and (stats[t].recall or 0) >= TARGET_RECALL
+        )
+    ]
+    print(
+        "targets (P >= 0.97, R >= 0.95):",
+        "all met" if not missed else "missed for " + ", ".join(missed),
+    )
     for e in errors:
         print(e)
     return 0

@@ -22,13 +22,82 @@ import tracemalloc
 
 from govproxy.dlp import PseudonymVault, Scanner, StreamRestorer
 
-WORDS = (
-    "the a of to and in is for that with on as be this by are from it or at an model request response "
-    "summarise explain function returns value please review code error should would could table results "
-    "quarterly revenue report customer service deploy cluster version configuration parameter latency "
-    "throughput average increase decrease compared previous week month year team project meeting notes "
-    "draft email proposal budget timeline risk mitigation architecture database query index performance"
-).split()
+WORDS = [
+    "the",
+    "a",
+    "of",
+    "to",
+    "and",
+    "in",
+    "is",
+    "for",
+    "that",
+    "with",
+    "on",
+    "as",
+    "be",
+    "this",
+    "by",
+    "are",
+    "from",
+    "it",
+    "or",
+    "at",
+    "an",
+    "model",
+    "request",
+    "response",
+    "summarise",
+    "explain",
+    "function",
+    "returns",
+    "value",
+    "please",
+    "review",
+    "code",
+    "error",
+    "should",
+    "would",
+    "could",
+    "table",
+    "results",
+    "quarterly",
+    "revenue",
+    "report",
+    "customer",
+    "service",
+    "deploy",
+    "cluster",
+    "version",
+    "configuration",
+    "parameter",
+    "latency",
+    "throughput",
+    "average",
+    "increase",
+    "decrease",
+    "compared",
+    "previous",
+    "week",
+    "month",
+    "year",
+    "team",
+    "project",
+    "meeting",
+    "notes",
+    "draft",
+    "email",
+    "proposal",
+    "budget",
+    "timeline",
+    "risk",
+    "mitigation",
+    "architecture",
+    "database",
+    "query",
+    "index",
+    "performance",
+]
 
 CODE = [
     "def handler(event, context):\n    return {'statusCode': 200, 'body': json.dumps(event)}\n",
@@ -39,7 +108,9 @@ CODE = [
 ]
 
 
-def prose(rng: random.Random, size: int, code: float = 0.005, numbers: float = 0.015) -> str:
+def prose(
+    rng: random.Random, size: int, code: float = 0.005, numbers: float = 0.015
+) -> str:
     """English-like prose; ``code``/``numbers`` are the shares of tokens that are code lines / numbers."""
     parts: list[str] = []
     n = 0
@@ -61,7 +132,9 @@ def prose(rng: random.Random, size: int, code: float = 0.005, numbers: float = 0
 
 
 def _luhn_complete(prefix: str, rng: random.Random, length: int = 16) -> str:
-    digits = prefix + "".join(rng.choice(string.digits) for _ in range(length - len(prefix) - 1))
+    digits = prefix + "".join(
+        rng.choice(string.digits) for _ in range(length - len(prefix) - 1)
+    )
     for check in string.digits:
         cand = digits + check
         total = 0
@@ -82,9 +155,10 @@ def pii_items(rng: random.Random) -> list[str]:
         f"{rng.randint(100, 665)}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}",
         "GB82 WEST 1234 5698 7654 32",
         f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
-        "ghp_" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(36)),
+        "ghp_"
+        + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(36)),
         f"call me on (212) 555-{rng.randint(1000, 9999)}",
-        f"password = \"{''.join(rng.choice(string.ascii_letters + string.digits) for _ in range(12))}\"",
+        f'password = "{"".join(rng.choice(string.ascii_letters + string.digits) for _ in range(12))}"',
         f"postgres://app:{''.join(rng.choice(string.ascii_letters) for _ in range(10))}@db.internal:5432/app",
     ]
 
@@ -101,7 +175,9 @@ def dense(rng: random.Random, size: int, n_items: int = 10) -> str:
     return "".join(out)[: size + 400]
 
 
-def timed(scanner: Scanner, prompts: list[str], repeat: int) -> tuple[list[float], list[float], int]:
+def timed(
+    scanner: Scanner, prompts: list[str], repeat: int
+) -> tuple[list[float], list[float], int]:
     """All samples, and each prompt's fastest run (robust to other processes taking the CPU)."""
     times: list[float] = []
     best = [float("inf")] * len(prompts)
@@ -119,7 +195,9 @@ def timed(scanner: Scanner, prompts: list[str], repeat: int) -> tuple[list[float
     return times, best, findings
 
 
-def report(name: str, scanner: Scanner, prompts: list[str], repeat: int) -> dict[str, float]:
+def report(
+    name: str, scanner: Scanner, prompts: list[str], repeat: int
+) -> dict[str, float]:
     timed(scanner, prompts[:5], 1)  # warm up
     times, best, findings = timed(scanner, prompts, repeat)
     size = sum(len(p.encode()) for p in prompts) / len(prompts)
@@ -129,7 +207,12 @@ def report(name: str, scanner: Scanner, prompts: list[str], repeat: int) -> dict
     print(f"{name:<24} {size / 1024:5.1f} KB  findings {findings / len(times):5.1f}  "
           f"p50 {p50 * 1e6:8.1f} us  p90 {p90 * 1e6:8.1f} us  {size / p50 / 1e6:6.1f} MB/s  "
           f"| uncontended {b50 * 1e6:8.1f} us  {size / b50 / 1e6:6.1f} MB/s")  # fmt: skip
-    return {"p50_us": p50 * 1e6, "mbps": size / p50 / 1e6, "best_us": b50 * 1e6, "best_mbps": size / b50 / 1e6}
+    return {
+        "p50_us": p50 * 1e6,
+        "mbps": size / p50 / 1e6,
+        "best_us": b50 * 1e6,
+        "best_mbps": size / b50 / 1e6,
+    }
 
 
 def memory(scanner: Scanner, rng: random.Random, n: int) -> None:
@@ -152,7 +235,10 @@ def memory(scanner: Scanner, rng: random.Random, n: int) -> None:
 
 def stream_restore(rng: random.Random) -> None:
     vault = PseudonymVault()
-    phs = [vault.placeholder_for("EMAIL_ADDRESS", f"user{i}@example.com") for i in range(20)]
+    phs = [
+        vault.placeholder_for("EMAIL_ADDRESS", f"user{i}@example.com")
+        for i in range(20)
+    ]
     text = prose(rng, 8000)
     words = text.split(" ")
     for i in range(0, len(words), 40):
@@ -170,7 +256,9 @@ def stream_restore(rng: random.Random) -> None:
     out.append(r.flush())
     total = time.perf_counter() - t0
     ok = "".join(out) == vault.restore_text(reply)
-    print(f"stream restore: first chunk {ttft * 1e6:.1f} us, {total / len(chunks) * 1e6:.2f} us/chunk over {len(chunks)} chunks, output correct: {ok}")
+    print(
+        f"stream restore: first chunk {ttft * 1e6:.1f} us, {total / len(chunks) * 1e6:.2f} us/chunk over {len(chunks)} chunks, output correct: {ok}"
+    )
 
 
 def calibration() -> str:
@@ -198,17 +286,42 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(20261122)
     scanner = Scanner(hmac_key=b"bench-key-not-a-secret-0123456789")
     rep = 3 if args.quick else 10
-    print(f"{len(scanner.detectors)} detectors; scan + redact per prompt, single thread")
+    print(
+        f"{len(scanner.detectors)} detectors; scan + redact per prompt, single thread"
+    )
     print(calibration() + "\n")
     clean4 = report("clean 4 KB", scanner, [prose(rng, 4096) for _ in range(100)], rep)
-    report("clean 4 KB, numbers x3", scanner, [prose(rng, 4096, code=0.015, numbers=0.045) for _ in range(100)], rep)
-    report("clean 4 KB, all code", scanner, ["\n".join(rng.choice(CODE) for _ in range(60))[:4096] for _ in range(50)], rep)
-    clean64 = report("clean 64 KB", scanner, [prose(rng, 65536) for _ in range(10)], rep)
-    dense4 = report("PII-dense 4 KB (10)", scanner, [dense(rng, 4096, 10) for _ in range(100)], rep)
-    report("PII-dense 64 KB (10)", scanner, [dense(rng, 65536, 10) for _ in range(10)], rep)
-    report("PII-dense 64 KB (x16)", scanner, ["".join(dense(rng, 4096, 10) for _ in range(16)) for _ in range(5)], rep)
+    report(
+        "clean 4 KB, numbers x3",
+        scanner,
+        [prose(rng, 4096, code=0.015, numbers=0.045) for _ in range(100)],
+        rep,
+    )
+    report(
+        "clean 4 KB, all code",
+        scanner,
+        ["\n".join(rng.choice(CODE) for _ in range(60))[:4096] for _ in range(50)],
+        rep,
+    )
+    clean64 = report(
+        "clean 64 KB", scanner, [prose(rng, 65536) for _ in range(10)], rep
+    )
+    dense4 = report(
+        "PII-dense 4 KB (10)", scanner, [dense(rng, 4096, 10) for _ in range(100)], rep
+    )
+    report(
+        "PII-dense 64 KB (10)", scanner, [dense(rng, 65536, 10) for _ in range(10)], rep
+    )
+    report(
+        "PII-dense 64 KB (x16)",
+        scanner,
+        ["".join(dense(rng, 4096, 10) for _ in range(16)) for _ in range(5)],
+        rep,
+    )
     print()
-    print("'uncontended': median over prompts of each prompt's fastest run; p50 includes time other processes took")
+    print(
+        "'uncontended': median over prompts of each prompt's fastest run; p50 includes time other processes took"
+    )
     for label, key in (("p50", "p50_us"), ("uncontended", "best_us")):
         c, d = clean4[key], dense4[key]
         mb = clean64["mbps" if key == "p50_us" else "best_mbps"]

@@ -14,9 +14,13 @@ DATA = REPO.parent / "shared" / "eval" / "presidio-research" / "generated_large.
 
 
 def _load_eval():
-    spec = importlib.util.spec_from_file_location("dlp_eval_bench", REPO / "bench" / "dlp_eval.py")
+    spec = importlib.util.spec_from_file_location(
+        "dlp_eval_bench", REPO / "bench" / "dlp_eval.py"
+    )
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    sys.modules[spec.name] = (
+        module  # dataclasses look their module up while the class is built
+    )
     spec.loader.exec_module(module)
     return module
 
@@ -30,13 +34,27 @@ def stats():
     return ev, result
 
 
-@pytest.mark.parametrize("entity_type", ["CREDIT_CARD", "EMAIL_ADDRESS", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "PHONE_NUMBER"])
+@pytest.mark.parametrize(
+    "entity_type",
+    [
+        "CREDIT_CARD",
+        "EMAIL_ADDRESS",
+        "IBAN_CODE",
+        "US_SSN",
+        "IP_ADDRESS",
+        "PHONE_NUMBER",
+    ],
+)
 def test_precision_and_recall_targets(stats, entity_type: str) -> None:
     ev, result = stats
     st = result[entity_type]
     assert st.gold > 0
-    assert st.precision is not None and st.precision >= ev.TARGET_PRECISION, ev.format_table(result)
-    assert st.recall is not None and st.recall >= ev.TARGET_RECALL, ev.format_table(result)
+    assert st.precision is not None and st.precision >= ev.TARGET_PRECISION, (
+        ev.format_table(result)
+    )
+    assert st.recall is not None and st.recall >= ev.TARGET_RECALL, ev.format_table(
+        result
+    )
 
 
 def test_table_reports_every_labelled_type(stats) -> None:

@@ -11,7 +11,9 @@ import pytest
 
 from govproxy.dlp import DlpConfig, Scanner, Sensitivity
 
-SCANNER = Scanner(DlpConfig(time_budget_ms=60_000), hmac_key=b"test-key-0123456789abcdef")
+SCANNER = Scanner(
+    DlpConfig(time_budget_ms=60_000), hmac_key=b"test-key-0123456789abcdef"
+)
 SIZE = 100_000
 
 
@@ -33,7 +35,11 @@ CASES = [
     ("url credential prefix", _fill("http://user:pass"), set()),
     ("password keyword flood", _fill("password= "), set()),
     ("secret keyword flood", _fill("secret: key: token= "), set()),
-    ("pem begin without end", "-----BEGIN PRIVATE KEY-----\n" + _fill("QUJD\n"), {"PRIVATE_KEY"}),
+    (
+        "pem begin without end",
+        "-----BEGIN PRIVATE KEY-----\n" + _fill("QUJD\n"),
+        {"PRIVATE_KEY"},
+    ),
     ("jwt-like", "eyJ" + _fill("a") + "." + "b" * 100, set()),
     ("street words", _fill("12 Main Main Main "), set()),
     ("phone context flood", _fill("call 12 "), set()),
@@ -42,8 +48,12 @@ CASES = [
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize(("name", "text", "expected_types"), CASES, ids=[c[0] for c in CASES])
-def test_pathological_input_is_scanned_correctly(name: str, text: str, expected_types: set[str]) -> None:
+@pytest.mark.parametrize(
+    ("name", "text", "expected_types"), CASES, ids=[c[0] for c in CASES]
+)
+def test_pathological_input_is_scanned_correctly(
+    name: str, text: str, expected_types: set[str]
+) -> None:
     result = SCANNER.scan([text])
     assert result.errors == ()
     assert set(result.counts) == expected_types

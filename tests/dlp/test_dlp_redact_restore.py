@@ -17,16 +17,25 @@ def test_default_actions_pseudonymise_pii_and_mask_secrets() -> None:
     text = "mail bob@example.com, token ghp_" + "aB3d" * 9
     r = SCANNER.scan([text])
     vault = PseudonymVault()
-    assert SCANNER.redact([text], r, vault=vault) == ["mail [EMAIL_1], token [GITHUB_TOKEN]"]
+    assert SCANNER.redact([text], r, vault=vault) == [
+        "mail [EMAIL_1], token [GITHUB_TOKEN]"
+    ]
     assert vault.restore_text("hi [EMAIL_1]") == "hi bob@example.com"
 
 
 def test_each_action() -> None:
     text = "a@example.com 4111 1111 1111 1111 536-22-1234 192.168.1.1"
     r = SCANNER.scan([text])
-    actions = {"EMAIL_ADDRESS": Action.MASK, "CREDIT_CARD": Action.HASH, "US_SSN": Action.ALLOW, "IP_ADDRESS": Action.PSEUDONYMISE}
+    actions = {
+        "EMAIL_ADDRESS": Action.MASK,
+        "CREDIT_CARD": Action.HASH,
+        "US_SSN": Action.ALLOW,
+        "IP_ADDRESS": Action.PSEUDONYMISE,
+    }
     out = SCANNER.redact([text], r, actions, PseudonymVault())[0]
-    assert re.fullmatch(r"\[EMAIL\] \[CREDIT_CARD:[0-9a-f]{12}\] 536-22-1234 \[IP_1\]", out), out
+    assert re.fullmatch(
+        r"\[EMAIL\] \[CREDIT_CARD:[0-9a-f]{12}\] 536-22-1234 \[IP_1\]", out
+    ), out
 
 
 def test_hash_is_stable_per_tenant_and_differs_between_tenants() -> None:
@@ -34,7 +43,9 @@ def test_hash_is_stable_per_tenant_and_differs_between_tenants() -> None:
     r = SCANNER.scan([text])
     act = {"CREDIT_CARD": Action.HASH}
     a1 = SCANNER.redact([text], r, act, tenant="acme")[0]
-    a2 = Scanner(hmac_key=KEY).redact([text], Scanner(hmac_key=KEY).scan([text]), act, tenant="acme")[0]
+    a2 = Scanner(hmac_key=KEY).redact(
+        [text], Scanner(hmac_key=KEY).scan([text]), act, tenant="acme"
+    )[0]
     b = SCANNER.redact([text], r, act, tenant="globex")[0]
     assert a1 == a2 != b
 
@@ -46,7 +57,9 @@ def test_type_missing_from_actions_is_masked_by_plain_redact() -> None:
     assert redact([text], SCANNER.scan([text]), {}) == ["[EMAIL]"]
 
 
-def test_same_value_same_placeholder_across_texts_and_requests_in_a_conversation() -> None:
+def test_same_value_same_placeholder_across_texts_and_requests_in_a_conversation() -> (
+    None
+):
     texts = ["from a@example.com", "cc b@example.com and a@example.com"]
     vault = PseudonymVault()
     out = SCANNER.redact(texts, SCANNER.scan(texts), vault=vault)
@@ -68,7 +81,10 @@ def test_placeholders_from_another_vault_are_not_resolved() -> None:
     v1, v2 = PseudonymVault(), PseudonymVault()
     v1.placeholder_for("EMAIL_ADDRESS", "alice@example.com")
     v2.placeholder_for("PHONE_NUMBER", "+1 415 555 2671")
-    assert v2.restore_text("[EMAIL_1] [PHONE_1] [PHONE_9]") == "[EMAIL_1] +1 415 555 2671 [PHONE_9]"
+    assert (
+        v2.restore_text("[EMAIL_1] [PHONE_1] [PHONE_9]")
+        == "[EMAIL_1] +1 415 555 2671 [PHONE_9]"
+    )
     assert "alice" not in repr(v1)
 
 
@@ -81,7 +97,14 @@ def test_restore_json_walks_content_and_tool_call_arguments() -> None:
             {
                 "message": {
                     "content": f"Sent to {email}, call {phone}",
-                    "tool_calls": [{"function": {"name": "send", "arguments": json.dumps({"to": email, "cc": [phone]})}}],
+                    "tool_calls": [
+                        {
+                            "function": {
+                                "name": "send",
+                                "arguments": json.dumps({"to": email, "cc": [phone]}),
+                            }
+                        }
+                    ],
                 }
             }
         ],
@@ -108,7 +131,11 @@ def test_stream_restores_placeholder_split_at_every_position() -> None:
         p12 = vault.placeholder_for("EMAIL_ADDRESS", f"user{i}@example.com")
     text = f"Hello {p1}, also {p12} and [EMAIL_99] end"
     expected = vault.restore_text(text)
-    assert "a@example.com" in expected and "user12@example.com" in expected and "[EMAIL_99]" in expected
+    assert (
+        "a@example.com" in expected
+        and "user12@example.com" in expected
+        and "[EMAIL_99]" in expected
+    )
     for i in range(len(text) + 1):
         for j in range(i, len(text) + 1):
             assert _stream(vault, [text[:i], text[i:j], text[j:]]) == expected
@@ -121,7 +148,9 @@ def test_stream_does_not_hold_brackets_that_cannot_become_placeholders() -> None
     r = StreamRestorer(vault)
     assert r.feed("array[0] = x[i] [EMAIL]") == "array[0] = x[i] [EMAIL]"
     assert r.held == 0
-    assert r.feed("[Email_") == "[Email_"  # placeholders are upper case: this cannot become one
+    assert (
+        r.feed("[Email_") == "[Email_"
+    )  # placeholders are upper case: this cannot become one
 
 
 def test_stream_holds_only_a_possible_placeholder_prefix() -> None:

@@ -15,7 +15,9 @@ from govproxy.dlp import Category, Scanner, Sensitivity
 
 def _load_fakes():
     # tests run with --import-mode=importlib, so the sibling helper is loaded by path
-    spec = importlib.util.spec_from_file_location("dlp_fakes", Path(__file__).with_name("dlp_fakes.py"))
+    spec = importlib.util.spec_from_file_location(
+        "dlp_fakes", Path(__file__).with_name("dlp_fakes.py")
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("dlp_fakes", module)
     spec.loader.exec_module(module)
@@ -28,19 +30,33 @@ provider_tokens, hard_negatives = _fakes.provider_tokens, _fakes.hard_negatives
 SCANNER = Scanner(hmac_key=b"test-key-0123456789abcdef")
 
 
-@pytest.mark.parametrize(("entity_type", "text", "token"), provider_tokens(), ids=lambda x: x if isinstance(x, str) and x.isupper() else None)
-def test_provider_token_is_found_with_exact_span(entity_type: str, text: str, token: str) -> None:
+@pytest.mark.parametrize(
+    ("entity_type", "text", "token"),
+    provider_tokens(),
+    ids=lambda x: x if isinstance(x, str) and x.isupper() else None,
+)
+def test_provider_token_is_found_with_exact_span(
+    entity_type: str, text: str, token: str
+) -> None:
     result = SCANNER.scan([text])
     secrets = [f for f in result.findings if f.category is Category.SECRET]
     spans = {(f.entity_type, text[f.start : f.end]) for f in secrets}
-    assert (entity_type, token) in spans, f"{entity_type} not found; got {[(t, len(v)) for t, v in spans]}"
+    assert (entity_type, token) in spans, (
+        f"{entity_type} not found; got {[(t, len(v)) for t, v in spans]}"
+    )
     assert result.sensitivity is Sensitivity.CRITICAL
 
 
-@pytest.mark.parametrize(("what", "text"), hard_negatives(), ids=[w for w, _ in hard_negatives()])
+@pytest.mark.parametrize(
+    ("what", "text"), hard_negatives(), ids=[w for w, _ in hard_negatives()]
+)
 def test_hard_negative_has_no_secret_finding(what: str, text: str) -> None:
     result = SCANNER.scan([text])
-    secrets = [(f.entity_type, text[f.start : f.end]) for f in result.findings if f.category is Category.SECRET]
+    secrets = [
+        (f.entity_type, text[f.start : f.end])
+        for f in result.findings
+        if f.category is Category.SECRET
+    ]
     assert secrets == [], f"{what}: false positives {secrets}"
 
 
@@ -55,7 +71,7 @@ def test_every_provider_family_is_in_the_table() -> None:
 
 
 def test_pem_key_is_one_finding_covering_all_lines() -> None:
-    entity, text, token = next(t for t in provider_tokens() if t[0] == "PRIVATE_KEY")
+    _entity, text, token = next(t for t in provider_tokens() if t[0] == "PRIVATE_KEY")
     result = SCANNER.scan([text])
     pem = [f for f in result.findings if f.entity_type == "PRIVATE_KEY"]
     assert len(pem) == 1 and text[pem[0].start : pem[0].end] == token
@@ -66,10 +82,15 @@ def test_pem_key_is_one_finding_covering_all_lines() -> None:
 def test_url_credentials_redact_only_the_password() -> None:
     text = "DATABASE_URL=postgres://app:pa55word-xyz@db.internal:5432/app"
     result = SCANNER.scan([text])
-    assert SCANNER.redact([text], result)[0] == "DATABASE_URL=postgres://app:[URL_CREDENTIALS]@db.internal:5432/app"
+    assert (
+        SCANNER.redact([text], result)[0]
+        == "DATABASE_URL=postgres://app:[URL_CREDENTIALS]@db.internal:5432/app"
+    )
 
 
 def test_anthropic_key_is_not_reported_as_openai() -> None:
-    entity, text, token = next(t for t in provider_tokens() if t[0] == "ANTHROPIC_API_KEY")
+    _entity, text, _token = next(
+        t for t in provider_tokens() if t[0] == "ANTHROPIC_API_KEY"
+    )
     types = {f.entity_type for f in SCANNER.scan([text]).findings}
     assert types == {"ANTHROPIC_API_KEY"}

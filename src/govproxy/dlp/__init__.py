@@ -18,7 +18,14 @@ Typical use in the pipeline (build the Scanner once: it compiles everything and 
 """
 
 from govproxy.dlp.config import DlpConfig, HmacKeyError, load_hmac_key
-from govproxy.dlp.model import Action, Category, Finding, ScanResult, Sensitivity, raise_sensitivity
+from govproxy.dlp.model import (
+    Action,
+    Category,
+    Finding,
+    ScanResult,
+    Sensitivity,
+    raise_sensitivity,
+)
 from govproxy.dlp.redact import keyed_hash, redact
 from govproxy.dlp.restore import StreamRestorer
 from govproxy.dlp.scanner import Scanner

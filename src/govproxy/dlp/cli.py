@@ -22,7 +22,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Print findings, sensitivity and the redacted text the model would receive.",
     )
     p.add_argument("file", nargs="?", help="text file to scan, or - for stdin")
-    p.add_argument("-c", "--config", help="govproxy.yaml whose 'dlp' section configures the scanner")
+    p.add_argument(
+        "-c",
+        "--config",
+        help="govproxy.yaml whose 'dlp' section configures the scanner",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
         "--action",
@@ -32,10 +36,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="override the action for an entity type (mask|hash|pseudonymise|allow); repeatable",
     )
     p.add_argument("--tenant", default="default", help="tenant whose key 'hash' uses")
-    p.add_argument("--sensitivity", help="raise the result like an X-Govproxy-Sensitivity header would")
-    p.add_argument("--show-values", action="store_true", help="print matched values in the table (local use only)")
-    p.add_argument("--fail-on", choices=[s.value for s in Sensitivity], help="exit 1 when sensitivity is at least this")
-    p.add_argument("--list-detectors", action="store_true", help="list the configured detectors and exit")
+    p.add_argument(
+        "--sensitivity",
+        help="raise the result like an X-Govproxy-Sensitivity header would",
+    )
+    p.add_argument(
+        "--show-values",
+        action="store_true",
+        help="print matched values in the table (local use only)",
+    )
+    p.add_argument(
+        "--fail-on",
+        choices=[s.value for s in Sensitivity],
+        help="exit 1 when sensitivity is at least this",
+    )
+    p.add_argument(
+        "--list-detectors",
+        action="store_true",
+        help="list the configured detectors and exit",
+    )
     p.set_defaults(func=run_scan)
 
 
@@ -48,7 +67,10 @@ def _load_config(path: str | None) -> tuple[DlpConfig, Path | None]:
     try:
         return DlpConfig.model_validate(settings.dlp), Path(path).resolve().parent
     except ValidationError as exc:
-        lines = [f"{path}: dlp.{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        lines = [
+            f"{path}: dlp.{'.'.join(str(x) for x in e['loc'])}: {e['msg']}"
+            for e in exc.errors()
+        ]
         raise ValueError("\n".join(lines)) from None
 
 
@@ -61,7 +83,9 @@ def _parse_actions(items: list[str]) -> dict[str, Action]:
         try:
             out[name.strip().upper()] = Action(action.strip().lower())
         except ValueError:
-            raise ValueError(f"--action {item!r}: action must be one of mask, hash, pseudonymise, allow") from None
+            raise ValueError(
+                f"--action {item!r}: action must be one of mask, hash, pseudonymise, allow"
+            ) from None
     return out
 
 
@@ -79,18 +103,24 @@ def run_scan(args: argparse.Namespace) -> int:
     except (ValueError, HmacKeyError, OSError) as exc:
         print(f"govproxy scan: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # ConfigError from govproxy.config
+    except Exception as exc:  # noqa: BLE001  ConfigError from govproxy.config, reported not raised
         print(f"govproxy scan: {exc}", file=sys.stderr)
         return 2
     if args.list_detectors:
         for d in scanner.detectors:
-            print(f"{d.name:<24} {d.entity_type:<24} {d.category.value:<7} {d.description}")
+            print(
+                f"{d.name:<24} {d.entity_type:<24} {d.category.value:<7} {d.description}"
+            )
         return 0
     if not args.file:
         print("govproxy scan: give a FILE or - for stdin", file=sys.stderr)
         return 2
     try:
-        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+        text = (
+            sys.stdin.read()
+            if args.file == "-"
+            else Path(args.file).read_text(encoding="utf-8")
+        )
     except (OSError, UnicodeDecodeError) as exc:
         print(f"govproxy scan: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
@@ -116,7 +146,13 @@ def run_scan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_human(text: str, result: ScanResult, redacted: str, actions: dict[str, Action], show_values: bool) -> None:
+def _print_human(
+    text: str,
+    result: ScanResult,
+    redacted: str,
+    actions: dict[str, Action],
+    show_values: bool,
+) -> None:
     print(f"sensitivity: {result.sensitivity.value}")
     if result.errors:
         print("errors (the request would fail closed):")
@@ -132,7 +168,7 @@ def _print_human(text: str, result: ScanResult, redacted: str, actions: dict[str
                 f"{actions.get(f.entity_type, Action.MASK).value:<12} {f.value_hash[:12]:<12}"
             )
             if show_values:
-                line += f"  {text[f.start:f.end]!r}"
+                line += f"  {text[f.start : f.end]!r}"
             print(line)
     else:
         print("\nno findings")

@@ -30,11 +30,17 @@ class CustomDetectorConfig(_Strict):
     entity_type: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,40}$")
     pattern: str
     ignore_case: bool = False
-    validator: str | None = Field(default=None, description="name from govproxy.dlp.validators.NAMED_VALIDATORS")
-    context: list[str] = Field(default_factory=list, description="words one of which must be near the match")
+    validator: str | None = Field(
+        default=None, description="name from govproxy.dlp.validators.NAMED_VALIDATORS"
+    )
+    context: list[str] = Field(
+        default_factory=list, description="words one of which must be near the match"
+    )
     context_window: int = Field(default=60, ge=1, le=1000)
     keywords: list[str] = Field(default_factory=list)
-    group: int = Field(default=0, ge=0, description="regex group holding the sensitive value")
+    group: int = Field(
+        default=0, ge=0, description="regex group holding the sensitive value"
+    )
     category: Category = Category.CUSTOM
     max_length: int = Field(default=256, ge=1, le=10_000)
 
@@ -56,7 +62,9 @@ class CustomDetectorConfig(_Strict):
         from govproxy.dlp.validators import NAMED_VALIDATORS
 
         if v is not None and v not in NAMED_VALIDATORS:
-            raise ValueError(f"unknown validator {v!r}; known: {', '.join(sorted(NAMED_VALIDATORS))}")
+            raise ValueError(
+                f"unknown validator {v!r}; known: {', '.join(sorted(NAMED_VALIDATORS))}"
+            )
         return v
 
 
@@ -78,8 +86,14 @@ class DictionaryConfig(_Strict):
             try:
                 lines = path.read_text(encoding="utf-8").splitlines()
             except OSError as exc:
-                raise ValueError(f"dictionary file {str(path)!r} for {self.entity_type}: {exc.strerror or exc}") from None
-            terms.extend(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
+                raise ValueError(
+                    f"dictionary file {str(path)!r} for {self.entity_type}: {exc.strerror or exc}"
+                ) from None
+            terms.extend(
+                line.strip()
+                for line in lines
+                if line.strip() and not line.lstrip().startswith("#")
+            )
         return terms
 
 
@@ -93,7 +107,8 @@ class CombinationRule(_Strict):
 
 class SensitivityConfig(_Strict):
     levels: dict[str, Sensitivity] = Field(
-        default_factory=dict, description="entity type -> level, overrides the built-in defaults"
+        default_factory=dict,
+        description="entity type -> level, overrides the built-in defaults",
     )
     category_levels: dict[Category, Sensitivity] = Field(
         default_factory=lambda: {
@@ -106,12 +121,24 @@ class SensitivityConfig(_Strict):
     rules: list[CombinationRule] = Field(
         default_factory=lambda: [
             # a profile (contact details together with a birth date) is more than contact data
-            CombinationRule(all_of=["EMAIL_ADDRESS", "DATE_OF_BIRTH"], level=Sensitivity.CONFIDENTIAL),
-            CombinationRule(all_of=["PHONE_NUMBER", "DATE_OF_BIRTH"], level=Sensitivity.CONFIDENTIAL),
-            CombinationRule(all_of=["STREET_ADDRESS", "DATE_OF_BIRTH"], level=Sensitivity.CONFIDENTIAL),
+            CombinationRule(
+                all_of=["EMAIL_ADDRESS", "DATE_OF_BIRTH"],
+                level=Sensitivity.CONFIDENTIAL,
+            ),
+            CombinationRule(
+                all_of=["PHONE_NUMBER", "DATE_OF_BIRTH"], level=Sensitivity.CONFIDENTIAL
+            ),
+            CombinationRule(
+                all_of=["STREET_ADDRESS", "DATE_OF_BIRTH"],
+                level=Sensitivity.CONFIDENTIAL,
+            ),
             # a bulk list of contacts looks like an export
-            CombinationRule(all_of=["EMAIL_ADDRESS"], min_count=20, level=Sensitivity.CONFIDENTIAL),
-            CombinationRule(all_of=["PHONE_NUMBER"], min_count=20, level=Sensitivity.CONFIDENTIAL),
+            CombinationRule(
+                all_of=["EMAIL_ADDRESS"], min_count=20, level=Sensitivity.CONFIDENTIAL
+            ),
+            CombinationRule(
+                all_of=["PHONE_NUMBER"], min_count=20, level=Sensitivity.CONFIDENTIAL
+            ),
         ]
     )
 
@@ -119,7 +146,9 @@ class SensitivityConfig(_Strict):
 class AllowListConfig(_Strict):
     """Values never reported. ``values`` are exact (case-insensitive), ``patterns`` full-match regexes."""
 
-    values: list[str] = Field(default_factory=lambda: ["127.0.0.1", "0.0.0.0", "::1", "255.255.255.255"])
+    values: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "0.0.0.0", "::1", "255.255.255.255"]
+    )
     patterns: list[str] = Field(default_factory=list)
 
     @field_validator("patterns")
@@ -131,7 +160,9 @@ class AllowListConfig(_Strict):
             try:
                 re.compile(p)
             except re.error as exc:
-                raise ValueError(f"allow pattern {p!r} does not compile: {exc}") from None
+                raise ValueError(
+                    f"allow pattern {p!r} does not compile: {exc}"
+                ) from None
             check_pattern(p)
         return v
 
@@ -141,27 +172,59 @@ class DlpConfig(_Strict):
 
     enabled: bool = True
     detectors: list[str] | None = Field(
-        default=None, description="built-in detectors to run (names from 'govproxy scan --list'); None = all"
+        default=None,
+        description="built-in detectors to run (names from 'govproxy scan --list'); None = all",
     )
     disabled_detectors: list[str] = Field(default_factory=list)
     custom: list[CustomDetectorConfig] = Field(default_factory=list)
     dictionaries: list[DictionaryConfig] = Field(default_factory=list)
     sensitivity: SensitivityConfig = Field(default_factory=SensitivityConfig)
-    actions: dict[str, Action] = Field(default_factory=dict, description="entity type -> default action")
-    default_action: Action = Field(default=Action.PSEUDONYMISE, description="for PII and custom types")
-    secret_action: Action = Field(default=Action.MASK, description="for secrets/credentials")
+    actions: dict[str, Action] = Field(
+        default_factory=dict, description="entity type -> default action"
+    )
+    default_action: Action = Field(
+        default=Action.PSEUDONYMISE, description="for PII and custom types"
+    )
+    secret_action: Action = Field(
+        default=Action.MASK, description="for secrets/credentials"
+    )
     allow: AllowListConfig = Field(default_factory=AllowListConfig)
-    time_budget_ms: float = Field(default=250.0, gt=0, description="a scan over this marks the request critical")
+    time_budget_ms: float = Field(
+        default=250.0, gt=0, description="a scan over this marks the request critical"
+    )
     time_budget_ms_per_mb: float = Field(
-        default=100.0, ge=0, description="added to time_budget_ms per MB of text, so long contexts are not refused"
+        default=100.0,
+        ge=0,
+        description="added to time_budget_ms per MB of text, so long contexts are not refused",
     )
     phone_regions: list[str] = Field(
-        default_factory=lambda: ["US", "GB", "DE", "FR", "ES", "IT", "NL", "CA", "AU", "IN", "BR", "CH", "SE"],
+        default_factory=lambda: [
+            "US",
+            "GB",
+            "DE",
+            "FR",
+            "ES",
+            "IT",
+            "NL",
+            "CA",
+            "AU",
+            "IN",
+            "BR",
+            "CH",
+            "SE",
+        ],
         description="regions whose numbering plans validate a phone number without context words",
     )
-    hmac_key_file: str | None = Field(default=None, description="file whose bytes key the HMAC for 'hash' and finding hashes")
-    hmac_key_env: str | None = Field(default=None, description="environment variable holding that key")
-    vault_ttl_seconds: float = Field(default=3600.0, gt=0, description="conversation-scoped pseudonym cache TTL")
+    hmac_key_file: str | None = Field(
+        default=None,
+        description="file whose bytes key the HMAC for 'hash' and finding hashes",
+    )
+    hmac_key_env: str | None = Field(
+        default=None, description="environment variable holding that key"
+    )
+    vault_ttl_seconds: float = Field(
+        default=3600.0, gt=0, description="conversation-scoped pseudonym cache TTL"
+    )
     vault_max_conversations: int = Field(default=10_000, ge=1)
 
     @model_validator(mode="after")
@@ -171,7 +234,9 @@ class DlpConfig(_Strict):
         names = {d.name for d in BUILTIN_DETECTORS}
         for n in list(self.detectors or []) + self.disabled_detectors:
             if n not in names:
-                raise ValueError(f"unknown detector {n!r}; known: {', '.join(sorted(names))}")
+                raise ValueError(
+                    f"unknown detector {n!r}; known: {', '.join(sorted(names))}"
+                )
         return self
 
 
@@ -192,15 +257,23 @@ def load_hmac_key(config: DlpConfig, base_dir: Path | None = None) -> bytes | No
         try:
             key = path.read_bytes().strip()
         except OSError as exc:
-            raise HmacKeyError(f"dlp.hmac_key_file {str(path)!r}: {exc.strerror or exc}") from None
+            raise HmacKeyError(
+                f"dlp.hmac_key_file {str(path)!r}: {exc.strerror or exc}"
+            ) from None
         if len(key) < 16:
-            raise HmacKeyError(f"dlp.hmac_key_file {str(path)!r}: key shorter than 16 bytes")
+            raise HmacKeyError(
+                f"dlp.hmac_key_file {str(path)!r}: key shorter than 16 bytes"
+            )
         return key
     if config.hmac_key_env:
         value = os.environ.get(config.hmac_key_env)
         if not value:
-            raise HmacKeyError(f"dlp.hmac_key_env: environment variable {config.hmac_key_env!r} is not set")
+            raise HmacKeyError(
+                f"dlp.hmac_key_env: environment variable {config.hmac_key_env!r} is not set"
+            )
         if len(value) < 16:
-            raise HmacKeyError(f"dlp.hmac_key_env: {config.hmac_key_env!r} is shorter than 16 bytes")
+            raise HmacKeyError(
+                f"dlp.hmac_key_env: {config.hmac_key_env!r} is shorter than 16 bytes"
+            )
         return value.encode()
     return None

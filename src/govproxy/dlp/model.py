@@ -87,7 +87,9 @@ class Finding(NamedTuple):
     start: int
     end: int
     detector: str
-    value_hash: str  # HMAC-SHA256(key, entity_type NUL value), hex, truncated: correlation only
+    value_hash: (
+        str  # HMAC-SHA256(key, entity_type NUL value), hex, truncated: correlation only
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,7 +118,7 @@ class ScanResult(NamedTuple):
     images: int = 0
     chars: int = 0
     elapsed_us: float = 0.0
-    categories: dict[str, int] = {}  # never mutated; scan() always passes its own dict
+    categories: dict[str, int] = {}  # noqa: RUF012  (never mutated; scan() always passes its own dict)
 
     @property
     def failed(self) -> bool:
@@ -148,7 +150,9 @@ class ScanResult(NamedTuple):
         return out
 
 
-def raise_sensitivity(current: Sensitivity, requested: Sensitivity | str | None) -> Sensitivity:
+def raise_sensitivity(
+    current: Sensitivity, requested: Sensitivity | str | None
+) -> Sensitivity:
     """Return max(current, requested); ``requested`` is e.g. an ``X-Govproxy-Sensitivity`` header.
 
     None or an empty header keeps ``current``; an unknown level name is a ValueError, so
@@ -160,4 +164,4 @@ def raise_sensitivity(current: Sensitivity, requested: Sensitivity | str | None)
         if not requested.strip():
             return current
         requested = Sensitivity.parse(requested)
-    return requested if requested > current else current
+    return max(current, requested)

@@ -12,7 +12,11 @@ from govproxy.dlp.vault import PseudonymVault, label_for
 
 def keyed_hash(key: bytes, entity_type: str, value: str, length: int = 32) -> str:
     """HMAC-SHA256 over type and value, hex, truncated; stable for one key."""
-    mac = hmac.new(key, entity_type.encode() + b"\x00" + value.encode("utf-8", "surrogatepass"), hashlib.sha256)
+    mac = hmac.new(
+        key,
+        entity_type.encode() + b"\x00" + value.encode("utf-8", "surrogatepass"),
+        hashlib.sha256,
+    )
     return mac.hexdigest()[:length]
 
 
@@ -24,13 +28,17 @@ class KeyedHasher:
 
     def __call__(self, entity_type: str, value: str, length: int = 32) -> str:
         mac = self._base.copy()
-        mac.update(entity_type.encode() + b"\x00" + value.encode("utf-8", "surrogatepass"))
+        mac.update(
+            entity_type.encode() + b"\x00" + value.encode("utf-8", "surrogatepass")
+        )
         return mac.hexdigest()[:length]
 
 
 def tenant_key(master_key: bytes, tenant: str) -> bytes:
     """A per-tenant key, so ``hash`` output cannot be correlated across tenants."""
-    return hmac.new(master_key, b"govproxy-dlp-tenant\x00" + tenant.encode(), hashlib.sha256).digest()
+    return hmac.new(
+        master_key, b"govproxy-dlp-tenant\x00" + tenant.encode(), hashlib.sha256
+    ).digest()
 
 
 def redact_texts(
@@ -70,7 +78,9 @@ def redact_texts(
             if action is Action.PSEUDONYMISE and vault is not None:
                 replacement = vault.placeholder_for(entity_type, value)
             elif action is Action.HASH and hash_key is not None:
-                replacement = f"[{label}:{keyed_hash(hash_key, entity_type, value, 12)}]"
+                replacement = (
+                    f"[{label}:{keyed_hash(hash_key, entity_type, value, 12)}]"
+                )
             else:
                 replacement = f"[{label}]"
             parts.append(text[pos:start])
@@ -79,4 +89,6 @@ def redact_texts(
         parts.append(text[pos:])
         out[idx] = "".join(parts)
     return out
+
+
 redact = redact_texts  # the name the pipeline calls

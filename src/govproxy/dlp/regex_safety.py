@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 try:  # Python 3.11+: the parser is private but stable enough for a lint
-    import re._constants as _c
-    import re._parser as _p
+    import re._constants as _c  # type: ignore[import-not-found]
+    import re._parser as _p  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover
     _p = None  # type: ignore[assignment]
     _c = None  # type: ignore[assignment]
@@ -39,9 +39,11 @@ def _is_repeat(op: Any) -> bool:
 def _walk(items: Any, inside_unbounded: bool, pattern: str) -> None:
     for op, av in items:
         if op is _c.GROUPREF or op is getattr(_c, "GROUPREF_EXISTS", None):
-            raise UnsafePatternError(f"pattern {pattern[:60]!r}: backreferences are not allowed")
+            raise UnsafePatternError(
+                f"pattern {pattern[:60]!r}: backreferences are not allowed"
+            )
         if _is_repeat(op):
-            lo, hi, sub = av
+            _lo, hi, sub = av
             unbounded = hi is _c.MAXREPEAT or hi > UNBOUNDED_LIMIT
             if inside_unbounded and hi > 1:
                 raise UnsafePatternError(

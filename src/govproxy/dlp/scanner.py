@@ -14,13 +14,13 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from govproxy.dlp.redact import KeyedHasher, redact_texts, tenant_key
 from govproxy.dlp.config import DlpConfig, load_hmac_key
 from govproxy.dlp.detectors import BUILTIN_DETECTORS
 from govproxy.dlp.detectors.base import Detector, TextState
 from govproxy.dlp.detectors.custom import custom_detector, dictionary_detector
 from govproxy.dlp.detectors.pii import make_phone_detector
 from govproxy.dlp.model import Action, Category, Finding, ScanResult, Sensitivity
+from govproxy.dlp.redact import KeyedHasher, redact_texts, tenant_key
 from govproxy.dlp.sensitivity import SensitivityClassifier
 from govproxy.dlp.vault import PseudonymVault
 from govproxy.models import LLMRequest
@@ -54,19 +54,29 @@ class Scanner:
         self._hasher = KeyedHasher(key)
         # highest priority first: their findings claim spans lower-priority detectors then skip
         built = self._build(base_dir) + tuple(extra_detectors)
-        self.detectors: tuple[Detector, ...] = tuple(sorted(built, key=lambda d: -d.priority))
+        self.detectors: tuple[Detector, ...] = tuple(
+            sorted(built, key=lambda d: -d.priority)
+        )
         self.categories: dict[str, Category] = {}
         for d in self.detectors:
             self.categories.setdefault(d.entity_type, d.category)
-        self.classifier = SensitivityClassifier(self.config.sensitivity, self.categories)
+        self.classifier = SensitivityClassifier(
+            self.config.sensitivity, self.categories
+        )
         allow = self.config.allow
         self._allow_values = frozenset(v.lower() for v in allow.values)
         import re
 
         self._allow_patterns = tuple(re.compile(p) for p in allow.patterns)
         # pay lazy costs (imports, libphonenumber metadata, regex caches) now, not on a request
-        self.scan(["warm-up: +44 20 7946 0958, 0612345678 call, (212) 555-0142 a@b.example "
-                   "GB82 WEST 1234 5698 7654 32 4111 1111 1111 1111 born 1990-01-02 password: x1"])  # fmt: skip
+        self.scan(
+            [
+                (
+                    "warm-up: +44 20 7946 0958, 0612345678 call, (212) 555-0142 a@b.example "
+                    "GB82 WEST 1234 5698 7654 32 4111 1111 1111 1111 born 1990-01-02 password: x1"
+                )
+            ]
+        )
 
     def __repr__(self) -> str:
         return f"Scanner({len(self.detectors)} detectors)"
@@ -98,13 +108,25 @@ class Scanner:
         for t in texts:
             if isinstance(t, str):
                 total += len(t)
-        budget_ms = self.config.time_budget_ms + self.config.time_budget_ms_per_mb * total / 1_000_000
+        budget_ms = (
+            self.config.time_budget_ms
+            + self.config.time_budget_ms_per_mb * total / 1_000_000
+        )
         deadline = t0 + budget_ms / 1000.0
         errors: list[str] = []
         findings: list[Finding] = []
         chars = 0
         if not self.config.enabled:
-            return ScanResult((), {}, Sensitivity.PUBLIC, (), images, sum(len(t) for t in texts), 0.0, {})
+            return ScanResult(
+                (),
+                {},
+                Sensitivity.PUBLIC,
+                (),
+                images,
+                sum(len(t) for t in texts),
+                0.0,
+                {},
+            )
         # Short texts (chat messages) are scanned together, joined by "\n\0\n": the fixed
         # per-text cost (one call per detector) is paid once per batch, not once per message.
         # No built-in pattern matches NUL; a custom one that does is clipped to its text.
@@ -126,7 +148,9 @@ class Scanner:
                     findings.extend(self._scan_batch(batch, errors, deadline))
                     batch, batch_len = [], 0
             if time.perf_counter() > deadline:
-                errors.append(f"time budget of {budget_ms:.0f} ms exceeded after text {idx + 1} of {len(texts)}")
+                errors.append(
+                    f"time budget of {budget_ms:.0f} ms exceeded after text {idx + 1} of {len(texts)}"
+                )
                 batch = []
                 break
         if batch:
@@ -143,9 +167,13 @@ class Scanner:
         elapsed = (time.perf_counter() - t0) * 1e6
         if errors:
             log.warning("dlp scan failed closed: %s", "; ".join(errors))
-        return ScanResult(tuple(findings), counts, level, tuple(errors), images, chars, elapsed, cats)
+        return ScanResult(
+            tuple(findings), counts, level, tuple(errors), images, chars, elapsed, cats
+        )
 
-    def _scan_batch(self, batch: list[tuple[int, str]], errors: list[str], deadline: float) -> list[Finding]:
+    def _scan_batch(
+        self, batch: list[tuple[int, str]], errors: list[str], deadline: float
+    ) -> list[Finding]:
         if len(batch) == 1:
             return self._scan_text(batch[0][0], batch[0][1], errors, deadline)
         joined = _JOIN.join(t for _, t in batch)
@@ -163,11 +191,20 @@ class Scanner:
             if start >= len(text) or end <= start:
                 continue  # inside the separator: cannot happen with the built-in patterns
             value_hash = f.value_hash
-            if end != f.end - base:  # clipped at the end of its text (a PEM body that ran on)
+            if (
+                end != f.end - base
+            ):  # clipped at the end of its text (a PEM body that ran on)
                 value_hash = self._hasher(f.entity_type, text[start:end])
-            out.append(f._replace(text_index=idx, start=start, end=end, value_hash=value_hash))
+            out.append(
+                f._replace(text_index=idx, start=start, end=end, value_hash=value_hash)
+            )
         if errors:
-            errors[:] = [e.replace("on text -1", "on texts " + ",".join(str(i) for i, _ in batch)) for e in errors]
+            errors[:] = [
+                e.replace(
+                    "on text -1", "on texts " + ",".join(str(i) for i, _ in batch)
+                )
+                for e in errors
+            ]
         return out
 
     def scan_request(self, request: LLMRequest) -> ScanResult:
@@ -178,12 +215,18 @@ class Scanner:
         """
         return self.scan([seg.text for seg in request.texts], images=request.images)
 
-    def _scan_text(self, idx: int, text: str, errors: list[str], deadline: float = float("inf")) -> list[Finding]:
+    def _scan_text(
+        self, idx: int, text: str, errors: list[str], deadline: float = float("inf")
+    ) -> list[Finding]:
         state = TextState(text)
-        check_time = len(text) > 16_384  # per-detector deadline checks only where a text is large
+        check_time = (
+            len(text) > 16_384
+        )  # per-detector deadline checks only where a text is large
         taken: list[tuple[int, int]] = []
         out: list[Finding] = []
-        for det in self.detectors:  # by priority: a span goes to the first detector that claims it
+        for det in (
+            self.detectors
+        ):  # by priority: a span goes to the first detector that claims it
             try:
                 if det.anchor.absent(state):
                     continue
@@ -205,8 +248,10 @@ class Scanner:
                             value_hash=self._hasher(det.entity_type, value),
                         )
                     )
-            except Exception as exc:  # fail closed; the message may contain text, so only the type
-                errors.append(f"detector {det.name} failed on text {idx}: {type(exc).__name__}")
+            except Exception as exc:  # noqa: BLE001  fail closed; the message may contain text, so only the type
+                errors.append(
+                    f"detector {det.name} failed on text {idx}: {type(exc).__name__}"
+                )
             if check_time and time.perf_counter() > deadline:
                 break  # scan() records the budget error
         out.sort(key=lambda f: f.start)
@@ -222,7 +267,11 @@ class Scanner:
         """Action per known entity type from config (policy decisions may override per type)."""
         out: dict[str, Action] = {}
         for t, cat in self.categories.items():
-            out[t] = self.config.secret_action if cat is Category.SECRET else self.config.default_action
+            out[t] = (
+                self.config.secret_action
+                if cat is Category.SECRET
+                else self.config.default_action
+            )
         out.update(self.config.actions)
         return out
 
@@ -242,4 +291,10 @@ class Scanner:
         merged = self.default_actions()
         if actions:
             merged.update(actions)
-        return redact_texts(texts, result, merged, vault if vault is not None else PseudonymVault(), hash_key=self.hash_key_for(tenant))
+        return redact_texts(
+            texts,
+            result,
+            merged,
+            vault if vault is not None else PseudonymVault(),
+            hash_key=self.hash_key_for(tenant),
+        )

@@ -31,18 +31,24 @@ BUILTIN_LEVELS: dict[str, Sensitivity] = {
 
 
 class SensitivityClassifier:
-    def __init__(self, config: SensitivityConfig, type_categories: Mapping[str, Category]) -> None:
+    def __init__(
+        self, config: SensitivityConfig, type_categories: Mapping[str, Category]
+    ) -> None:
         self._config = config
         self._categories = dict(type_categories)
         self._level_cache: dict[str, tuple[Sensitivity, int]] = {}
-        self._rules = [(r.level, r.level.rank, tuple(r.all_of), r.min_count) for r in config.rules]
+        self._rules = [
+            (r.level, r.level.rank, tuple(r.all_of), r.min_count) for r in config.rules
+        ]
 
     def level_of(self, entity_type: str) -> Sensitivity:
         if entity_type in self._config.levels:
             return self._config.levels[entity_type]
         category = self._categories.get(entity_type, Category.CUSTOM)
         if category is Category.SECRET:
-            return self._config.category_levels.get(Category.SECRET, Sensitivity.CRITICAL)
+            return self._config.category_levels.get(
+                Category.SECRET, Sensitivity.CRITICAL
+            )
         if entity_type in BUILTIN_LEVELS:
             return BUILTIN_LEVELS[entity_type]
         return self._config.category_levels.get(category, Sensitivity.CONFIDENTIAL)

@@ -97,12 +97,19 @@ def itin_ok(value: str) -> bool:
     return _safe(_us_itin.is_valid, digits_only(value))
 
 
-_IBAN_LETTERS = str.maketrans({chr(c): str(c - 55) for c in range(ord("A"), ord("Z") + 1)})
+_IBAN_LETTERS = str.maketrans(
+    {chr(c): str(c - 55) for c in range(ord("A"), ord("Z") + 1)}
+)
 
 
 def iban_mod97_ok(compact: str) -> bool:
     """ISO 7064 mod 97-10 over the rearranged IBAN: cheap, rejects almost every non-IBAN."""
-    if len(compact) < 15 or len(compact) > 34 or not compact.isalnum() or not compact.isascii():
+    if (
+        len(compact) < 15
+        or len(compact) > 34
+        or not compact.isalnum()
+        or not compact.isascii()
+    ):
         return False
     moved = compact[4:] + compact[:4]
     digits = moved.translate(_IBAN_LETTERS)
@@ -124,7 +131,9 @@ def _bban_format(country: str) -> re.Pattern[str] | None:
         if not structure:
             _BBAN_FORMATS[country] = None
         else:
-            body = _BBAN_PART.sub(lambda m: f"{_BBAN_CLASS[m.group(2)]}{{{m.group(1)}}}", structure)
+            body = _BBAN_PART.sub(
+                lambda m: f"{_BBAN_CLASS[m.group(2)]}{{{m.group(1)}}}", structure
+            )
             _BBAN_FORMATS[country] = re.compile(body + r"\Z")
     return _BBAN_FORMATS[country]
 
@@ -177,7 +186,12 @@ def ipv4_ok(value: str) -> bool:
     if len(parts) != 4:
         return False
     for p in parts:
-        if not p.isdigit() or len(p) > 3 or int(p) > 255 or (len(p) > 1 and p[0] == "0"):
+        if (
+            not p.isdigit()
+            or len(p) > 3
+            or int(p) > 255
+            or (len(p) > 1 and p[0] == "0")
+        ):
             return False
     return True
 
@@ -213,7 +227,7 @@ def shannon_entropy(value: str) -> float:
 def _safe(fn: Callable[[str], bool], value: str) -> bool:
     try:
         return bool(fn(value))
-    except Exception:  # a validator that chokes on odd input means "not valid", not "scanner error"
+    except Exception:  # noqa: BLE001  a validator that chokes on odd input means "not valid", not "scanner error"
         return False
 
 

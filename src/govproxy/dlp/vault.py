@@ -70,7 +70,10 @@ class PseudonymVault:
         while True:
             n += 1
             placeholder = f"[{label}_{n}]"
-            if placeholder not in self._reserved and placeholder not in self._by_placeholder:
+            if (
+                placeholder not in self._reserved
+                and placeholder not in self._by_placeholder
+            ):
                 break
         self._counters[label] = n
         self._by_value[key] = placeholder
@@ -145,7 +148,12 @@ class VaultCache:
     keep the same placeholder for the same value. Nothing is persisted.
     """
 
-    def __init__(self, ttl_seconds: float = 3600.0, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        ttl_seconds: float = 3600.0,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if ttl_seconds <= 0 or max_entries < 1:
             raise ValueError("VaultCache needs ttl_seconds > 0 and max_entries >= 1")
         self._ttl = ttl_seconds
@@ -175,7 +183,7 @@ class VaultCache:
 
     def _expire(self, now: float) -> None:
         while self._items:
-            key, (ts, _) = next(iter(self._items.items()))
+            _key, (ts, _) = next(iter(self._items.items()))
             if now - ts < self._ttl:
                 break
             self._items.popitem(last=False)

@@ -35,8 +35,17 @@ class TextState:
     """Per-text values computed at most once and shared between detectors."""
 
     __slots__ = (
-        "text", "_lower", "_numeric", "_by_min", "_contains", "_capital_after", "_after_upper", "_regex_hits",
-        "_spans", "_all_spans", "_cap_spans",
+        "_after_upper",
+        "_all_spans",
+        "_by_min",
+        "_cap_spans",
+        "_capital_after",
+        "_contains",
+        "_lower",
+        "_numeric",
+        "_regex_hits",
+        "_spans",
+        "text",
     )  # fmt: skip
 
     def __init__(self, text: str) -> None:
@@ -76,8 +85,12 @@ class TextState:
     def lower(self) -> str:
         if self._lower is None:
             low = self.text.lower()
-            if len(low) != len(self.text):  # e.g. 'İ' lowers to two code points: keep offsets aligned
-                low = "".join(c if len(c.lower()) != 1 else c.lower() for c in self.text)
+            if len(low) != len(
+                self.text
+            ):  # e.g. 'İ' lowers to two code points: keep offsets aligned
+                low = "".join(
+                    c if len(c.lower()) != 1 else c.lower() for c in self.text
+                )
             self._lower = low
         return self._lower
 
@@ -85,7 +98,9 @@ class TextState:
         # two list comprehensions over the matches: per-match Python work is the cost here
         ms = list(_NUMERIC_RUN.finditer(self.text))
         self._all_spans = [m.span() for m in ms]
-        self._spans = [m.span() for m in ms if m.lastindex != 2]  # group 2 = short run before a capital
+        self._spans = [
+            m.span() for m in ms if m.lastindex != 2
+        ]  # group 2 = short run before a capital
         self._cap_spans = [m.span() for m in ms if m.lastindex]
 
     def _with_counts(self, spans: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
@@ -104,7 +119,9 @@ class TextState:
         if self._numeric is None:
             if self._spans is None:
                 self._scan_numeric()
-            self._numeric = [r for r in self._with_counts(self._spans) if r[2] >= 4]
+            self._numeric = [
+                r for r in self._with_counts(self._spans or []) if r[2] >= 4
+            ]
         return self._numeric
 
     def runs_with(self, min_digits: int) -> list[tuple[int, int, int]]:
@@ -124,7 +141,11 @@ class TextState:
             ups = [
                 (s, e)
                 for s, e in self._all_spans
-                if s and ("A" <= text[s - 1] <= "Z" or (text[s - 1] == " " and s > 1 and "A" <= text[s - 2] <= "Z"))
+                if s
+                and (
+                    "A" <= text[s - 1] <= "Z"
+                    or (text[s - 1] == " " and s > 1 and "A" <= text[s - 2] <= "Z")
+                )
             ]
             self._after_upper = self._with_counts(ups)
         return self._after_upper
@@ -138,12 +159,12 @@ class TextState:
         return self._capital_after
 
 
-
-
 class Anchor:
     """Where a detector could match: yields anchor positions (start, end) in the text."""
 
-    def hits(self, state: TextState) -> Iterator[tuple[int, int]]:  # pragma: no cover - interface
+    def hits(
+        self, state: TextState
+    ) -> Iterator[tuple[int, int]]:  # pragma: no cover - interface
         raise NotImplementedError
 
     def absent(self, state: TextState) -> bool:
@@ -157,7 +178,9 @@ class Literal(Anchor):
 
     strings: tuple[str, ...]
     ignore_case: bool = False
-    gate: str | None = None  # a (rare) character that must be present at all, checked first
+    gate: str | None = (
+        None  # a (rare) character that must be present at all, checked first
+    )
     gate_any: tuple[str, ...] = ()  # at least one of these characters must be present
     needs_digits: int = 0  # the match contains a run of at least this many digits
 
@@ -254,7 +277,9 @@ class Numeric(Anchor):
     where: RunPredicate | None = None  # (text, start, end, digits) -> bool
     capital_after: bool = False  # only runs followed by a capitalised word
     after_upper: bool = False  # only runs following an upper-case letter
-    words: tuple[str, ...] = ()  # lower-case words one of which the text must contain at all
+    words: tuple[
+        str, ...
+    ] = ()  # lower-case words one of which the text must contain at all
 
     def _runs(self, state: TextState) -> list[tuple[int, int, int]]:
         if self.capital_after:
@@ -296,7 +321,9 @@ class BackFrom(Anchor):
     gate: str | None = None
 
     def absent(self, state: TextState) -> bool:
-        return (self.gate is not None and self.gate not in state.text) or self.literal not in state.text
+        return (
+            self.gate is not None and self.gate not in state.text
+        ) or self.literal not in state.text
 
     def hits(self, state: TextState) -> Iterator[tuple[int, int]]:
         text = state.text
@@ -342,9 +369,15 @@ class Detector:
     after: int = 0
     group: int = 0
     validate: Callable[[str], bool] | None = None
-    refine: Refine | None = None  # turns a match into zero or more spans (sub-sequences, trimming)
-    refine_match: Callable[[re.Match[str], TextState], list[tuple[int, int]]] | None = None  # same, given the match
-    context: tuple[str, ...] = ()  # lower-case words, one of which must be near the match
+    refine: Refine | None = (
+        None  # turns a match into zero or more spans (sub-sequences, trimming)
+    )
+    refine_match: Callable[[re.Match[str], TextState], list[tuple[int, int]]] | None = (
+        None  # same, given the match
+    )
+    context: tuple[
+        str, ...
+    ] = ()  # lower-case words, one of which must be near the match
     context_before: int = 60
     context_after: int = 40
     priority: int = 50  # wins overlaps against lower priorities
@@ -352,7 +385,9 @@ class Detector:
     description: str = ""
     examples: tuple[str, ...] = field(default=(), repr=False)
 
-    def find(self, state: TextState, claimed: list[tuple[int, int]] | None = None) -> Iterator[tuple[int, int]]:
+    def find(
+        self, state: TextState, claimed: list[tuple[int, int]] | None = None
+    ) -> Iterator[tuple[int, int]]:
         """Yield (start, end) of validated matches; raises only on a bug (the scanner fails closed).
 
         ``claimed`` are spans already taken by higher-priority detectors: anchor hits inside
@@ -362,7 +397,11 @@ class Detector:
         n = len(text)
         hits = sorted(self.anchor.hits(state))
         if claimed:
-            hits = [h for h in hits if not any(cs <= h[0] and h[1] <= ce for cs, ce in claimed)]
+            hits = [
+                h
+                for h in hits
+                if not any(cs <= h[0] and h[1] <= ce for cs, ce in claimed)
+            ]
         if self.anchored:
             yield from self._find_anchored(state, hits)
             return
@@ -370,13 +409,10 @@ class Detector:
         for s, e in hits:
             lo = s - self.before
             hi = e + self.after
-            if lo < 0:
-                lo = 0
-            if hi > n:
-                hi = n
+            lo = max(lo, 0)
+            hi = min(hi, n)
             if windows and lo <= windows[-1][1]:
-                if hi > windows[-1][1]:
-                    windows[-1][1] = hi
+                windows[-1][1] = max(windows[-1][1], hi)
             else:
                 windows.append([lo, hi])
         if not windows:
@@ -390,7 +426,11 @@ class Detector:
                 # a match that touches a window edge that is not the text edge may be cut short
                 if m.end() == hi and hi < n:
                     continue
-                spans = self.refine(start, end, state) if self.refine is not None else [(start, end)]
+                spans = (
+                    self.refine(start, end, state)
+                    if self.refine is not None
+                    else [(start, end)]
+                )
                 for s, e in spans:
                     if self.validate is not None and not self.validate(text[s:e]):
                         continue
@@ -399,7 +439,9 @@ class Detector:
                     seen_end = e
                     yield s, e
 
-    def _find_anchored(self, state: TextState, hits: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    def _find_anchored(
+        self, state: TextState, hits: list[tuple[int, int]]
+    ) -> Iterator[tuple[int, int]]:
         text = state.text
         n = len(text)
         seen_end = -1
@@ -427,18 +469,36 @@ class Detector:
                 yield s, e
 
     def has_context(self, state: TextState, start: int, end: int) -> bool:
-        return has_context(state, start, end, context_regex(self.context), self.context_before, self.context_after)
+        return has_context(
+            state,
+            start,
+            end,
+            context_regex(self.context),
+            self.context_before,
+            self.context_after,
+        )
 
 
 @functools.lru_cache(maxsize=256)
 def context_regex(words: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
+    return re.compile(
+        "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    )
 
 
-def has_context(state: TextState, start: int, end: int, words: re.Pattern[str], before: int, after: int) -> bool:
+def has_context(
+    state: TextState,
+    start: int,
+    end: int,
+    words: re.Pattern[str],
+    before: int,
+    after: int,
+) -> bool:
     """One of the context words occurs within ``before`` chars before or ``after`` chars after the match."""
     lower = state.lower
     if words.search(lower, max(0, start - before), start):
         return True
-    return bool(after) and words.search(lower, end, min(len(lower), end + after)) is not None
-
+    return (
+        bool(after)
+        and words.search(lower, end, min(len(lower), end + after)) is not None
+    )

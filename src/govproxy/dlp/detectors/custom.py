@@ -15,7 +15,9 @@ def custom_detector(cfg: CustomDetectorConfig, index: int) -> Detector:
     flags = re.IGNORECASE if cfg.ignore_case else 0
     pattern = re.compile(cfg.pattern, flags)
     if cfg.keywords:
-        anchor: Literal | Everywhere = Literal(tuple(k.lower() for k in cfg.keywords), ignore_case=True)
+        anchor: Literal | Everywhere = Literal(
+            tuple(k.lower() for k in cfg.keywords), ignore_case=True
+        )
         before = after = cfg.max_length + cfg.context_window
     else:
         anchor = Everywhere()
@@ -49,7 +51,11 @@ def _trie_regex(terms: Iterable[str]) -> str:
 
     def emit(node: dict[str, dict]) -> str:
         ends = "" in node
-        branches = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch != ""]
+        branches = [
+            re.escape(ch) + emit(child)
+            for ch, child in sorted(node.items())
+            if ch != ""
+        ]
         if not branches:
             return ""
         body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
@@ -65,7 +71,9 @@ def _left_word_boundary(start: int, end: int, state) -> list[tuple[int, int]]:
     return [(start, end)]
 
 
-def dictionary_detector(cfg: DictionaryConfig, index: int, base_dir: Path | None = None) -> Detector | None:
+def dictionary_detector(
+    cfg: DictionaryConfig, index: int, base_dir: Path | None = None
+) -> Detector | None:
     terms = sorted(set(cfg.load_terms(base_dir)))
     if not terms:
         return None
@@ -73,13 +81,17 @@ def dictionary_detector(cfg: DictionaryConfig, index: int, base_dir: Path | None
         terms = sorted({t.lower() for t in terms})
     body = _trie_regex(terms)
     # no leading lookbehind (it would stop the engine skipping ahead); the left word boundary is checked in refine
-    pattern = re.compile(rf"(?:{body})(?!\w)", 0 if cfg.case_sensitive else re.IGNORECASE)
+    pattern = re.compile(
+        rf"(?:{body})(?!\w)", 0 if cfg.case_sensitive else re.IGNORECASE
+    )
     longest = max(len(t) for t in terms)
     # anchor on each term's first word; the trie regex then runs in a window around it
     # (a few str.find calls beat one regex pass; a long list is one trie-regex pass instead)
     firsts = tuple(sorted({t.split()[0] if t.split() else t for t in terms}))
     few = len(firsts) <= 24
-    anchor: Literal | Everywhere = Literal(firsts, ignore_case=not cfg.case_sensitive) if few else Everywhere()
+    anchor: Literal | Everywhere = (
+        Literal(firsts, ignore_case=not cfg.case_sensitive) if few else Everywhere()
+    )
     return Detector(
         name=f"dictionary:{cfg.entity_type.lower()}:{index}",
         entity_type=cfg.entity_type,

@@ -13,13 +13,23 @@ from datetime import date
 import phonenumbers
 
 from govproxy.dlp import validators as v
-from govproxy.dlp.detectors.base import Detector, EmailAnchor, Literal, Numeric, RegexAnchor, TextState, context_regex, has_context, upper_before
+from govproxy.dlp.detectors.base import (
+    Detector,
+    EmailAnchor,
+    Numeric,
+    RegexAnchor,
+    TextState,
+    context_regex,
+    has_context,
+)
 from govproxy.dlp.model import Category
 
 PII = Category.PII
 
 # ---------------------------------------------------------------- payment cards
-_CARD_RUN = re.compile(r"(?<![0-9A-Za-z\-.,])[0-9]{1,19}(?:[ \-][0-9]{1,19}){0,8}(?![0-9A-Za-z]|[\-.,][0-9])")
+_CARD_RUN = re.compile(
+    r"(?<![0-9A-Za-z\-.,])[0-9]{1,19}(?:[ \-][0-9]{1,19}){0,8}(?![0-9A-Za-z]|[\-.,][0-9])"
+)
 _GROUP = re.compile(r"[0-9]+")
 
 
@@ -66,7 +76,9 @@ CREDIT_CARD = Detector(
 # input, so a long alphanumeric run cannot make the engine try every grouping
 # (the left-boundary lookbehind sits after the first letter so the pattern starts with a
 # character class, which the engine can skip to quickly; same trick for street addresses)
-_IBAN = re.compile(r"[A-Za-z](?<![A-Za-z0-9][A-Za-z])[A-Za-z][0-9]{2}(?:[ ]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])")
+_IBAN = re.compile(
+    r"[A-Za-z](?<![A-Za-z0-9][A-Za-z])[A-Za-z][0-9]{2}(?:[ ]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])"
+)
 
 
 def _iban_run_ok(text: str, s: int, e: int, nd: int) -> bool:
@@ -115,8 +127,13 @@ US_SSN = Detector(
     name="us_ssn",
     entity_type="US_SSN",
     category=PII,
-    anchor=Numeric(min_digits=9, where=lambda t, s, e, nd: t.find("-", s, e) != -1 or t.find(" ", s, e) != -1),
-    pattern=re.compile(r"(?<![0-9A-Za-z\-.])[0-9]{3}(?:-[0-9]{2}-|[ ][0-9]{2}[ ])[0-9]{4}(?![0-9A-Za-z]|[\-.][0-9])"),
+    anchor=Numeric(
+        min_digits=9,
+        where=lambda t, s, e, nd: t.find("-", s, e) != -1 or t.find(" ", s, e) != -1,
+    ),
+    pattern=re.compile(
+        r"(?<![0-9A-Za-z\-.])[0-9]{3}(?:-[0-9]{2}-|[ ][0-9]{2}[ ])[0-9]{4}(?![0-9A-Za-z]|[\-.][0-9])"
+    ),
     before=2,
     after=2,
     validate=v.ssn_ok,
@@ -145,7 +162,9 @@ US_ITIN = Detector(
     entity_type="US_ITIN",
     category=PII,
     anchor=Numeric(min_digits=9, where=lambda t, s, e, nd: t[s] == "9"),
-    pattern=re.compile(r"(?<![0-9A-Za-z\-.])9[0-9]{2}(?:-[0-9]{2}-|[ ][0-9]{2}[ ])[0-9]{4}(?![0-9A-Za-z]|[\-.][0-9])"),
+    pattern=re.compile(
+        r"(?<![0-9A-Za-z\-.])9[0-9]{2}(?:-[0-9]{2}-|[ ][0-9]{2}[ ])[0-9]{4}(?![0-9A-Za-z]|[\-.][0-9])"
+    ),
     before=2,
     after=2,
     validate=v.itin_ok,
@@ -159,7 +178,9 @@ UK_NINO = Detector(
     entity_type="UK_NINO",
     category=PII,
     anchor=Numeric(min_digits=6, after_upper=True),
-    pattern=re.compile(r"(?<![A-Za-z0-9])[A-CEGHJ-PR-TW-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D](?![A-Za-z0-9])"),
+    pattern=re.compile(
+        r"(?<![A-Za-z0-9])[A-CEGHJ-PR-TW-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D](?![A-Za-z0-9])"
+    ),
     before=4,
     after=6,
     validate=v.nino_ok,
@@ -173,7 +194,9 @@ EU_VAT = Detector(
     entity_type="EU_VAT",
     category=PII,
     anchor=Numeric(min_digits=7, after_upper=True),
-    pattern=re.compile(rf"(?<![A-Za-z0-9])(?:{_VAT_PREFIXES})[ ]?[0-9A-Z]{{2,13}}(?![A-Za-z0-9])"),
+    pattern=re.compile(
+        rf"(?<![A-Za-z0-9])(?:{_VAT_PREFIXES})[ ]?[0-9A-Z]{{2,13}}(?![A-Za-z0-9])"
+    ),
     before=17,
     after=14,
     validate=v.eu_vat_ok,
@@ -185,8 +208,12 @@ ES_NIF = Detector(
     name="es_nif",
     entity_type="ES_NIF",
     category=PII,
-    anchor=Numeric(min_digits=7, where=lambda t, s, e, nd: _letter_at(t, e) or _letter_at(t, e + 1)),
-    pattern=re.compile(r"(?<![A-Za-z0-9\-])(?:[0-9]{8}|[XYZ][0-9]{7})-?[A-Z](?![A-Za-z0-9])"),
+    anchor=Numeric(
+        min_digits=7, where=lambda t, s, e, nd: _letter_at(t, e) or _letter_at(t, e + 1)
+    ),
+    pattern=re.compile(
+        r"(?<![A-Za-z0-9\-])(?:[0-9]{8}|[XYZ][0-9]{7})-?[A-Z](?![A-Za-z0-9])"
+    ),
     before=2,
     after=4,
     validate=v.es_nif_ok,
@@ -214,7 +241,9 @@ IT_FISCAL_CODE = Detector(
     entity_type="IT_FISCAL_CODE",
     category=PII,
     anchor=Numeric(min_digits=2, after_upper=True),
-    pattern=re.compile(r"(?<![A-Za-z0-9])[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z](?![A-Za-z0-9])"),
+    pattern=re.compile(
+        r"(?<![A-Za-z0-9])[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z](?![A-Za-z0-9])"
+    ),
     before=8,
     after=12,
     validate=v.it_fiscal_code_ok,
@@ -226,8 +255,15 @@ NL_BSN = Detector(
     name="nl_bsn",
     entity_type="NL_BSN",
     category=PII,
-    anchor=Numeric(min_digits=8, where=lambda t, s, e, nd: nd in (8, 9) and e - s <= 12 and t.count(".", s, e) <= 2),
-    pattern=re.compile(r"(?<![0-9A-Za-z\-.])[0-9]{4}\.?[0-9]{2}\.?[0-9]{3}(?![0-9A-Za-z]|[\-.][0-9])"),
+    anchor=Numeric(
+        min_digits=8,
+        where=lambda t, s, e, nd: (
+            nd in (8, 9) and e - s <= 12 and t.count(".", s, e) <= 2
+        ),
+    ),
+    pattern=re.compile(
+        r"(?<![0-9A-Za-z\-.])[0-9]{4}\.?[0-9]{2}\.?[0-9]{3}(?![0-9A-Za-z]|[\-.][0-9])"
+    ),
     before=2,
     after=2,
     validate=v.nl_bsn_ok,
@@ -235,6 +271,7 @@ NL_BSN = Detector(
     priority=60,
     description="Dutch citizen service number (11-proof), only next to 'BSN'",
 )
+
 
 def _letter_at(text: str, i: int) -> bool:
     return i < len(text) and "A" <= text[i] <= "Z"
@@ -268,7 +305,9 @@ _PHONE = re.compile(
 )
 _GROUP_SPLIT = re.compile(r"[ .\-()+]+")
 _EXTENSION = re.compile(r"[ ]?(?:x|ext\.?|#)[ ]?[0-9]{1,6}$")
-_DATE_SHAPE = re.compile(r"^(?:[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{2,4})$")
+_DATE_SHAPE = re.compile(
+    r"^(?:[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{2,4})$"
+)
 _PHONE_CONTEXT = (
     "phone", "tel", "mobile", "cell", "fax", "call", "dial", "contact", "reach", "office", "whatsapp",
     "sms", "text me", "ring", "answer", "hotline", "landline", "mob.", "mob:", "ph.", "ph:", "direct line",
@@ -276,7 +315,21 @@ _PHONE_CONTEXT = (
 )  # fmt: skip
 
 
-DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "CA", "AU", "IN", "BR", "CH", "SE")
+DEFAULT_PHONE_REGIONS = (
+    "US",
+    "GB",
+    "DE",
+    "FR",
+    "ES",
+    "IT",
+    "NL",
+    "CA",
+    "AU",
+    "IN",
+    "BR",
+    "CH",
+    "SE",
+)
 
 
 # a number followed by a street name, or preceded by a unit word, is part of a postal address
@@ -289,7 +342,9 @@ _ADDRESS_AFTER = re.compile(
     rf"|(?:[^\W\d_][\w'.\-]{{0,24}} ){{0,3}}(?:{_STREET_WORDS})\b\.?)",
     re.IGNORECASE,
 )
-_UNIT_BEFORE = re.compile(r"(?:apt|apartment|suite|ste|unit|flat|no|box)\.?[ #]{0,2}$", re.IGNORECASE)
+_UNIT_BEFORE = re.compile(
+    r"(?:apt|apartment|suite|ste|unit|flat|no|box)\.?[ #]{0,2}$", re.IGNORECASE
+)
 
 
 def _looks_like_address(text: str, start: int, end: int) -> bool:
@@ -298,10 +353,16 @@ def _looks_like_address(text: str, start: int, end: int) -> bool:
     return _UNIT_BEFORE.search(text, max(0, start - 12), start) is not None
 
 
-def _phone_spans(start: int, end: int, state: TextState, regions: tuple[str, ...]) -> list[tuple[int, int]]:
+def _phone_spans(
+    start: int, end: int, state: TextState, regions: tuple[str, ...]
+) -> list[tuple[int, int]]:
     text = state.text
     value = text[start:end]
-    core = _EXTENSION.sub("", value) if ("x" in value or "e" in value or "#" in value) else value
+    core = (
+        _EXTENSION.sub("", value)
+        if ("x" in value or "e" in value or "#" in value)
+        else value
+    )
     digits = len(v.only_digits(core))
     if digits < 6 or digits > 15:
         return []
@@ -309,7 +370,9 @@ def _phone_spans(start: int, end: int, state: TextState, regions: tuple[str, ...
         return []
     seps = {ch for ch in core if ch in " .-"}
     groups = [g for g in _GROUP_SPLIT.split(core) if g]
-    if seps == {"."} and (len(groups) <= 2 or (len(groups) == 4 and all(len(g) <= 3 for g in groups))):
+    if seps == {"."} and (
+        len(groups) <= 2 or (len(groups) == 4 and all(len(g) <= 3 for g in groups))
+    ):
         return []  # decimals, versions and IPv4 addresses
     if len(groups) == 1 and "(" not in core and "+" not in core and digits >= 12:
         return []  # long undivided digit strings are IDs, cards, timestamps
@@ -323,7 +386,11 @@ def _phone_spans(start: int, end: int, state: TextState, regions: tuple[str, ...
     # is slow, and undivided digit strings - licence numbers, order ids - validate in some plan
     # far too often): North American 3-3-4, or a national number with a trunk 0 in groups.
     if _NANP_SHAPE.match(core):
-        return [(start, end)] if _nanp_ok(core) and any(r in ("US", "CA") for r in regions) else []
+        return (
+            [(start, end)]
+            if _nanp_ok(core) and any(r in ("US", "CA") for r in regions)
+            else []
+        )
     if core.startswith("0") and len(groups) > 1 and 9 <= digits <= 13:
         if _valid_in(core, tuple(r for r in regions if r not in ("US", "CA"))):
             return [(start, end)]
@@ -335,7 +402,9 @@ def _international_ok(core: str, digits: int) -> bool:
     d = v.only_digits(core)
     if not 8 <= digits <= 15:
         return False
-    return any(int(d[:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE for n in (1, 2, 3))
+    return any(
+        int(d[:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE for n in (1, 2, 3)
+    )
 
 
 def _nanp_ok(core: str) -> bool:
@@ -344,12 +413,19 @@ def _nanp_ok(core: str) -> bool:
     if len(d) == 11:
         d = d[1:]
     area, exchange = d[:3], d[3:6]
-    if area[1:] == "11" or exchange[1:] == "11" or area[0] in "01" or exchange[0] in "01":
+    if (
+        area[1:] == "11"
+        or exchange[1:] == "11"
+        or area[0] in "01"
+        or exchange[0] in "01"
+    ):
         return False
     return not (exchange == "555" and d[6:8] == "01")
 
 
-_NANP_SHAPE = re.compile(r"^(?:1[ .\-]?)?(?:\([2-9][0-9]{2}\)[ .\-]?|[2-9][0-9]{2}[ .\-])[2-9][0-9]{2}[ .\-][0-9]{4}$")
+_NANP_SHAPE = re.compile(
+    r"^(?:1[ .\-]?)?(?:\([2-9][0-9]{2}\)[ .\-]?|[2-9][0-9]{2}[ .\-])[2-9][0-9]{2}[ .\-][0-9]{4}$"
+)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -410,7 +486,9 @@ IPV4 = Detector(
     entity_type="IP_ADDRESS",
     category=PII,
     anchor=Numeric(min_digits=4, where=lambda t, s, e, nd: t.count(".", s, e) >= 3),
-    pattern=re.compile(r"(?<![0-9A-Za-z.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9A-Za-z]|\.[0-9])"),
+    pattern=re.compile(
+        r"(?<![0-9A-Za-z.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9A-Za-z]|\.[0-9])"
+    ),
     before=2,
     after=2,
     validate=v.ipv4_ok,
@@ -433,6 +511,7 @@ IPV6 = Detector(
     description="IPv6 addresses, full or compressed (validated by ipaddress)",
 )
 
+
 def _mac(name: str, sep: str) -> Detector:
     h = "[0-9A-Fa-f]{2}"
     esc = re.escape(sep)
@@ -440,8 +519,12 @@ def _mac(name: str, sep: str) -> Detector:
         name=name,
         entity_type="MAC_ADDRESS",
         category=PII,
-        anchor=RegexAnchor(re.compile(f"{esc}{h}{esc}{h}{esc}"), gate=sep),  # literal first: fast to search
-        pattern=re.compile(rf"(?<![0-9A-Za-z:\-])(?:{h}{esc}){{5}}{h}(?![0-9A-Za-z]|[:\-][0-9A-Fa-f])"),
+        anchor=RegexAnchor(
+            re.compile(f"{esc}{h}{esc}{h}{esc}"), gate=sep
+        ),  # literal first: fast to search
+        pattern=re.compile(
+            rf"(?<![0-9A-Za-z:\-])(?:{h}{esc}){{5}}{h}(?![0-9A-Za-z]|[:\-][0-9A-Fa-f])"
+        ),
         before=16,
         after=16,
         validate=v.mac_ok,
@@ -464,24 +547,45 @@ _DOB = re.compile(
     r")(?![0-9A-Za-z])",
     re.IGNORECASE,
 )
-_DOB_WORDS = ("birth", "born", "dob", "d.o.b", "geboren", "naissance", "nacimiento", "nascita")
-_YEAR_IN_RUN = re.compile(r"(?:^|[^0-9])(?:1[89][0-9]{2}|20[0-9]{2})(?![0-9])|[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2}(?![0-9])")
+_DOB_WORDS = (
+    "birth",
+    "born",
+    "dob",
+    "d.o.b",
+    "geboren",
+    "naissance",
+    "nacimiento",
+    "nascita",
+)
+_YEAR_IN_RUN = re.compile(
+    r"(?:^|[^0-9])(?:1[89][0-9]{2}|20[0-9]{2})(?![0-9])|[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2}(?![0-9])"
+)
 
 
-_DOB_CONTEXT_ANY_CASE = re.compile("|".join(re.escape(w) for w in _DOB_WORDS), re.IGNORECASE)
+_DOB_CONTEXT_ANY_CASE = re.compile(
+    "|".join(re.escape(w) for w in _DOB_WORDS), re.IGNORECASE
+)
 
 
 def _has_year(text: str, s: int, e: int, nd: int) -> bool:
     """A year-bearing run with a birth word nearby (checked before the full date pattern runs)."""
     if _YEAR_IN_RUN.search(text[s:e]) is None:
         return False
-    return _DOB_CONTEXT_ANY_CASE.search(text, max(0, s - 50), min(len(text), e + 30)) is not None
+    return (
+        _DOB_CONTEXT_ANY_CASE.search(text, max(0, s - 50), min(len(text), e + 30))
+        is not None
+    )
+
+
 _YEAR = re.compile(r"(?<![0-9])(1[89][0-9]{2}|20[0-9]{2}|[0-9]{2})(?![0-9])")
 
 
 def _dob_plausible(value: str) -> bool:
     years = [int(y) for y in _YEAR.findall(value)]
-    years = [y if y >= 100 else (1900 + y if y > date.today().year % 100 else 2000 + y) for y in years]
+    years = [
+        y if y >= 100 else (1900 + y if y > date.today().year % 100 else 2000 + y)
+        for y in years
+    ]
     return any(1880 <= y <= date.today().year for y in years)
 
 
@@ -489,7 +593,9 @@ DATE_OF_BIRTH = Detector(
     name="date_of_birth",
     entity_type="DATE_OF_BIRTH",
     category=PII,
-    anchor=Numeric(min_digits=4, where=_has_year, words=_DOB_WORDS),  # a year-bearing run and a birth word
+    anchor=Numeric(
+        min_digits=4, where=_has_year, words=_DOB_WORDS
+    ),  # a year-bearing run and a birth word
     pattern=_DOB,
     before=30,
     after=14,

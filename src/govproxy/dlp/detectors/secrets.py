@@ -14,14 +14,26 @@ import json
 import re
 
 from govproxy.dlp import validators as v
-from govproxy.dlp.detectors.base import Anchor, AnyOf, BackFrom, Detector, Literal, RegexAnchor, TextState
+from govproxy.dlp.detectors.base import (
+    Anchor,
+    AnyOf,
+    BackFrom,
+    Detector,
+    Literal,
+    RegexAnchor,
+    TextState,
+)
 from govproxy.dlp.model import Category
 
 SECRET = Category.SECRET
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_UUID = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
 _SRI = re.compile(r"^sha(?:1|256|384|512)-", re.IGNORECASE)
-_ENV_REF = re.compile(r"^\$[A-Za-z_][A-Za-z0-9_]{0,100}$|^%[A-Za-z_][A-Za-z0-9_]{0,100}%$")
+_ENV_REF = re.compile(
+    r"^\$[A-Za-z_][A-Za-z0-9_]{0,100}$|^%[A-Za-z_][A-Za-z0-9_]{0,100}%$"
+)
 _OUR_PLACEHOLDER = re.compile(r"^\[[A-Z][A-Z0-9_]{0,48}(?::[0-9a-f]{4,64})?\]$")
 _PLACEHOLDER_WORDS = frozenset(
     {"none", "null", "nil", "true", "false", "undefined", "redacted", "hidden", "secret", "password",
@@ -36,11 +48,23 @@ def is_placeholder(value: str) -> bool:
     low = s.lower()
     if not s or low in _PLACEHOLDER_WORDS:
         return True
-    if "${" in s or "{{" in s or "{%" in s or "%(" in s or s.startswith("<") or s.startswith("{"):
+    if (
+        "${" in s
+        or "{{" in s
+        or "{%" in s
+        or "%(" in s
+        or s.startswith("<")
+        or s.startswith("{")
+    ):
         return True
     if _ENV_REF.match(s) or _OUR_PLACEHOLDER.match(s):
         return True
-    if "process.env" in s or "os.environ" in s or "getenv" in low or "secretkeyref" in low:
+    if (
+        "process.env" in s
+        or "os.environ" in s
+        or "getenv" in low
+        or "secretkeyref" in low
+    ):
         return True
     if set(s) <= set("*xX.•#-_ ") or s.count("*") >= 3:
         return True
@@ -51,7 +75,12 @@ def looks_random(value: str, min_len: int = 16, min_entropy: float = 3.0) -> boo
     """A generated token: long enough, letters and digits, high entropy, not a UUID/SRI/URL/path."""
     if len(value) < min_len or len(value) > 1024:
         return False
-    if is_placeholder(value) or _UUID.match(value) or _SRI.match(value) or "://" in value:
+    if (
+        is_placeholder(value)
+        or _UUID.match(value)
+        or _SRI.match(value)
+        or "://" in value
+    ):
         return False
     has_digit = any(c.isdigit() for c in value)
     has_alpha = any(c.isalpha() for c in value)
@@ -103,7 +132,9 @@ AWS_ACCESS_KEY_ID = Detector(
     entity_type="AWS_ACCESS_KEY_ID",
     category=SECRET,
     anchor=RegexAnchor(_A_FAMILY, gate="A"),
-    pattern=re.compile(r"(?<![A-Za-z0-9])A(?:KIA|SIA|BIA|CCA|IDA|ROA|IPA|NPA|NVA|PKA|GPA)[A-Z2-7]{16}(?![A-Za-z0-9])"),
+    pattern=re.compile(
+        r"(?<![A-Za-z0-9])A(?:KIA|SIA|BIA|CCA|IDA|ROA|IPA|NPA|NVA|PKA|GPA)[A-Z2-7]{16}(?![A-Za-z0-9])"
+    ),
     before=1,
     after=22,
     priority=92,
@@ -121,7 +152,11 @@ AWS_SECRET_ACCESS_KEY = Detector(
     context=("aws",),
     context_before=120,
     context_after=0,
-    validate=lambda s: looks_random(s, 40, 4.0) and any(c.isupper() for c in s) and any(c.islower() for c in s),
+    validate=lambda s: (
+        looks_random(s, 40, 4.0)
+        and any(c.isupper() for c in s)
+        and any(c.islower() for c in s)
+    ),
     priority=91,
     description="AWS secret access keys (40 base64 characters) after an AWS secret keyword",
 )
@@ -155,7 +190,12 @@ AZURE_STORAGE_KEY = Detector(
     name="azure_storage_key",
     entity_type="AZURE_STORAGE_KEY",
     category=SECRET,
-    anchor=AnyOf((Literal(("AccountKey=",), gate="="), Literal(("azure_storage_key",), ignore_case=True, gate="_"))),
+    anchor=AnyOf(
+        (
+            Literal(("AccountKey=",), gate="="),
+            Literal(("azure_storage_key",), ignore_case=True, gate="_"),
+        )
+    ),
     pattern=re.compile(r"(?<![A-Za-z0-9+/])([A-Za-z0-9+/]{86}==)(?![A-Za-z0-9+/=])"),
     group=1,
     before=0,
@@ -186,7 +226,9 @@ SLACK_TOKEN = _prefixed(
     "slack_token",
     "SLACK_TOKEN",
     RegexAnchor(_DASH_FAMILY, gate="-"),
-    _B + r"(?:xox[abprse]-[0-9A-Za-z\-]{10,250}|xapp-[0-9]-[A-Z0-9]{8,20}-[0-9]{6,20}-[a-f0-9]{32,80})" + _E,
+    _B
+    + r"(?:xox[abprse]-[0-9A-Za-z\-]{10,250}|xapp-[0-9]-[A-Z0-9]{8,20}-[0-9]{6,20}-[a-f0-9]{32,80})"
+    + _E,
     260,
     description="Slack bot/user/app tokens (xoxb-, xoxp-, xapp-…)",
     before=4,
@@ -196,7 +238,8 @@ SLACK_WEBHOOK = _prefixed(
     "slack_webhook",
     "SLACK_WEBHOOK",
     Literal(("hooks.slack.com/",), gate="/"),
-    r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9]{8,12}/[A-Za-z0-9]{8,12}/[A-Za-z0-9]{20,32}" + _E,
+    r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9]{8,12}/[A-Za-z0-9]{8,12}/[A-Za-z0-9]{20,32}"
+    + _E,
     120,
     description="Slack incoming-webhook URLs",
 )
@@ -206,7 +249,11 @@ STRIPE_KEY = Detector(
     entity_type="STRIPE_KEY",
     category=SECRET,
     anchor=RegexAnchor(_UNDERSCORE_FAMILY, gate="_"),
-    pattern=re.compile(_B + r"(?:[sr]k_(?:live|test)_[0-9A-Za-z]{20,247}|whsec_[0-9A-Za-z]{24,64})" + _E),
+    pattern=re.compile(
+        _B
+        + r"(?:[sr]k_(?:live|test)_[0-9A-Za-z]{20,247}|whsec_[0-9A-Za-z]{24,64})"
+        + _E
+    ),
     before=6,
     after=260,
     priority=90,
@@ -286,7 +333,9 @@ HUGGINGFACE_TOKEN = _prefixed(
 def _jwt_ok(value: str) -> bool:
     header = value.split(".", 1)[0]
     try:
-        decoded = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+        decoded = json.loads(
+            base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))
+        )
     except (ValueError, UnicodeDecodeError):
         return False
     return isinstance(decoded, dict) and "alg" in decoded
@@ -296,7 +345,8 @@ JWT = _prefixed(
     "jwt",
     "JWT",
     Literal(("eyJ",), gate="J"),
-    _B + r"eyJ[A-Za-z0-9_\-]{8,4000}\.[A-Za-z0-9_\-]{2,12000}\.[A-Za-z0-9_\-]{0,4000}(?![A-Za-z0-9_\-.])",
+    _B
+    + r"eyJ[A-Za-z0-9_\-]{8,4000}\.[A-Za-z0-9_\-]{2,12000}\.[A-Za-z0-9_\-]{0,4000}(?![A-Za-z0-9_\-.])",
     20010,
     validate=_jwt_ok,
     priority=89,
@@ -334,7 +384,11 @@ URL_CREDENTIALS = Detector(
     name="url_credentials",
     entity_type="URL_CREDENTIALS",
     category=SECRET,
-    anchor=BackFrom("://", frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-"), gate="@"),
+    anchor=BackFrom(
+        "://",
+        frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-"),
+        gate="@",
+    ),
     pattern=_URL_CRED,
     before=0,
     after=700,
@@ -349,7 +403,8 @@ _ASSIGN_VALUE = (
     r"(?:\"([^\"\r\n\x00]{1,300})\"|'([^'\r\n\x00]{1,300})'|((?:[^\s\"'`,;&<>\x00]|&(?![A-Za-z_][A-Za-z0-9_]{0,30}=)){1,300}))"
 )
 _PASSWORD_ASSIGN = re.compile(
-    r"(?:password|passwd|passphrase|pwd)([A-Za-z0-9_\-]{0,24})" + _ASSIGN_VALUE, re.IGNORECASE
+    r"(?:password|passwd|passphrase|pwd)([A-Za-z0-9_\-]{0,24})" + _ASSIGN_VALUE,
+    re.IGNORECASE,
 )
 _SECRET_ASSIGN = re.compile(
     r"(?:secret|key|token|bearer)"
@@ -361,7 +416,18 @@ _NOT_THE_SECRET = ("url", "uri", "hash", "field", "policy", "len", "min", "max",
                    "header", "endpoint", "usage", "_at", "version")  # fmt: skip
 
 
-_KEY_QUALIFIERS = ("api", "secret", "access", "private", "auth", "client", "signing", "encryption", "master", "license")
+_KEY_QUALIFIERS = (
+    "api",
+    "secret",
+    "access",
+    "private",
+    "auth",
+    "client",
+    "signing",
+    "encryption",
+    "master",
+    "license",
+)
 
 
 def _qualified_key(lower: str, start: int) -> bool:
@@ -387,10 +453,14 @@ def _assignment_spans(generic: bool):
         if generic:
             if not looks_random(value.strip()):
                 return []
-            if state.lower.startswith("key", start) and not _qualified_key(state.lower, start):
+            if state.lower.startswith("key", start) and not _qualified_key(
+                state.lower, start
+            ):
                 # a bare "key" names many things (cache keys, map keys): only a mixed-case
                 # value, as generated API keys are, counts; hex digests and slugs do not
-                if not (any(c.isupper() for c in value) and any(c.islower() for c in value)):
+                if not (
+                    any(c.isupper() for c in value) and any(c.islower() for c in value)
+                ):
                     return []
             return [(s, e)]
         if len(value) < 4 or len(value) > 200:
@@ -400,7 +470,12 @@ def _assignment_spans(generic: bool):
         if not quoted:
             # an unquoted bare word is usually a variable or prose ("password: please enter"),
             # a call or attribute is code; require something a word would not have
-            if value.endswith("(") or "(" in value or value.isalpha() or value.replace("_", "").replace(".", "").isalpha():
+            if (
+                value.endswith("(")
+                or "(" in value
+                or value.isalpha()
+                or value.replace("_", "").replace(".", "").isalpha()
+            ):
                 return []
         return [(s, e)]
 
