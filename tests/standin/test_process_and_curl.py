@@ -51,6 +51,13 @@ def test_subprocess_reuses_existing_cert_dir(tmp_path: Path, certs: CertBundle) 
         assert proc.info["ca_file"] == str(certs.ca_cert)
 
 
+def test_process_startup_failure_reports_the_childs_error() -> None:
+    with StandinServer() as s:
+        proc = StandinProcess(port=s.port)
+        with pytest.raises(RuntimeError, match="cannot start stand-in"):
+            proc.start()
+
+
 def test_cli_rejects_tls_without_cert_dir() -> None:
     r = subprocess.run([sys.executable, "-m", "govproxy.standin", "--tls"], check=False, capture_output=True, text=True, timeout=20)
     assert r.returncode == 2 and "--cert-dir" in r.stderr

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import IO, Any, Self
 
 from govproxy.standin.client import StandinClient
 
@@ -46,27 +48,37 @@ class StandinProcess:
         self._args += extra_args or []
         self._timeout = startup_timeout
         self._proc: subprocess.Popen[str] | None = None
+        self._stderr: IO[bytes] | None = None
         self.info: dict[str, Any] = {}
         self.ca_file = Path(cert_dir) / "ca.pem" if tls and cert_dir else None
 
     def start(self) -> Self:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self._proc = subprocess.Popen(self._args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        # stderr goes to a file, never an unread pipe: a long run that logs would otherwise block the child.
+        self._stderr = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(self._args, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env)
         assert self._proc.stdout is not None
-        import selectors
-
         sel = selectors.DefaultSelector()
         sel.register(self._proc.stdout, selectors.EVENT_READ)
         if not sel.select(self._timeout):
+            err = self.stderr_tail()
             self.stop()
-            raise RuntimeError("stand-in subprocess did not report readiness in time")
+            raise RuntimeError(f"stand-in subprocess did not report readiness in time: {err}")
         line = self._proc.stdout.readline()
         if not line:
-            err = self._proc.stderr.read() if self._proc.stderr else ""
+            self._proc.wait(5)
+            err = self.stderr_tail()
             self.stop()
-            raise RuntimeError(f"stand-in subprocess exited during startup: {err.strip()[-2000:]}")
+            raise RuntimeError(f"stand-in subprocess exited during startup: {err}")
         self.info = json.loads(line)
         return self
+
+    def stderr_tail(self, limit: int = 2000) -> str:
+        """The last ``limit`` characters the child wrote to stderr (for error messages)."""
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read().decode("utf-8", "replace").strip()[-limit:]
 
     @property
     def url(self) -> str:
@@ -95,9 +107,11 @@ class StandinProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait(5)
-        for stream in (self._proc.stdout, self._proc.stderr):
-            if stream:
-                stream.close()
+        if self._proc.stdout:
+            self._proc.stdout.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
         self._proc = None
 
     def __enter__(self) -> Self:
