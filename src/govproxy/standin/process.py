@@ -55,7 +55,7 @@ class StandinProcess:
     def start(self) -> Self:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         # stderr goes to a file, never an unread pipe: a long run that logs would otherwise block the child.
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child; closed in stop()
         self._proc = subprocess.Popen(self._args, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env)
         assert self._proc.stdout is not None
         sel = selectors.DefaultSelector()
