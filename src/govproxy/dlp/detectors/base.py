@@ -171,6 +171,10 @@ class Anchor:
         """A cheap test that there can be no hit, so clean text skips the detector entirely."""
         return False
 
+    def ordered(self, state: TextState) -> bool:
+        """Whether hits() yields positions in text order (else the detector sorts them)."""
+        return True
+
 
 @dataclass(frozen=True)
 class Literal(Anchor):
@@ -197,6 +201,9 @@ class Literal(Anchor):
             if state.contains(s, ic):
                 return False
         return True
+
+    def ordered(self, state: TextState) -> bool:
+        return len(self.strings) == 1
 
     def hits(self, state: TextState) -> Iterator[tuple[int, int]]:
         # callers check absent() first
@@ -235,6 +242,9 @@ class AnyOf(Anchor):
     """Hits of any of several anchors."""
 
     anchors: tuple[Anchor, ...]
+
+    def ordered(self, state: TextState) -> bool:
+        return False
 
     def absent(self, state: TextState) -> bool:
         return all(a.absent(state) for a in self.anchors)
@@ -395,13 +405,11 @@ class Detector:
         """
         text = state.text
         n = len(text)
-        hits = sorted(self.anchor.hits(state))
+        hits = list(self.anchor.hits(state))
+        if not self.anchor.ordered(state):
+            hits.sort()
         if claimed:
-            hits = [
-                h
-                for h in hits
-                if not any(cs <= h[0] and h[1] <= ce for cs, ce in claimed)
-            ]
+            hits = _unclaimed(hits, claimed)
         if self.anchored:
             yield from self._find_anchored(state, hits)
             return
@@ -484,6 +492,20 @@ def context_regex(words: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(
         "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
     )
+
+
+def _unclaimed(
+    hits: list[tuple[int, int]], claimed: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    out = []
+    for h in hits:
+        hs, he = h
+        for cs, ce in claimed:
+            if cs <= hs and he <= ce:
+                break
+        else:
+            out.append(h)
+    return out
 
 
 def has_context(
