@@ -246,16 +246,21 @@ class AuditLog:
             self._pending_since = time.monotonic()
 
     def _check_signed_history(self, reader: StoreReader) -> None:
-        """Compare every checkpoint we ever signed (DB and files) with the stored tree."""
+        """Compare the largest checkpoints we ever signed (DB and files) with the stored tree.
+
+        The largest ones are enough: a rollback or rewrite of anything they cover shows in
+        their size or root. Reading only those keeps startup fast after months of
+        one-per-second checkpoints.
+        """
         verifiers = {
             (k.name, k.hash): k
             for k in [self._signer.verifier, *known_verifiers(self.config.signing_key)]
         }
-        notes = [c.note for c in reader.checkpoints()]
+        notes = reader.newest_checkpoint_notes()
         notes += [
             text
             for _, text in read_checkpoint_files(
-                self.config.resolved_checkpoint_dir, self.origin
+                self.config.resolved_checkpoint_dir, self.origin, newest_only=True
             )
         ]
         for text in notes:

@@ -186,15 +186,29 @@ class SignatureCheck:
     unknown: list[str]  # key ids of signatures by keys we do not trust
 
 
+SignatureCache = dict[tuple[str, str, bytes, bytes], bool]
+
+
 def check_signatures(
-    note: SignedCheckpoint, trusted: dict[tuple[str, bytes], VerifierKey]
+    note: SignedCheckpoint,
+    trusted: dict[tuple[str, bytes], VerifierKey],
+    cache: SignatureCache | None = None,
 ) -> SignatureCheck:
+    """Which signatures are by trusted keys and verify. ``cache`` avoids re-verifying the
+    same signature when a verifier checks thousands of checkpoints against growing key sets."""
     result = SignatureCheck([], [], [])
     for sig in note.signatures:
         key = trusted.get((sig.name, sig.hash))
         if key is None:
             result.unknown.append(f"{sig.name}+{sig.hash.hex()}")
-        elif key.verify(note.message, sig.signature):
+            continue
+        ident = (note.text, sig.name, sig.hash, sig.signature)
+        ok = cache.get(ident) if cache is not None else None
+        if ok is None:
+            ok = key.verify(note.message, sig.signature)
+            if cache is not None:
+                cache[ident] = ok
+        if ok:
             result.trusted_valid.append(key)
         else:
             result.invalid.append(key.key_id)

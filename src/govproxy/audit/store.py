@@ -221,6 +221,14 @@ class StoreReader:
         ).fetchall()
         return [StoredCheckpoint(r[0], r[1], bytes(r[2]), r[3]) for r in rows]
 
+    def newest_checkpoint_notes(self) -> list[str]:
+        """The last-signed and the largest checkpoint (what rollback detection needs)."""
+        rows = self.conn.execute(
+            "SELECT note FROM (SELECT note FROM checkpoints ORDER BY id DESC LIMIT 1) "
+            "UNION ALL SELECT note FROM (SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1)"
+        ).fetchall()
+        return [r[0] for r in rows]
+
     def content(self, seq: int) -> dict[str, Any] | None:
         row = self.conn.execute(
             "SELECT tenant, key_id, blob FROM contents WHERE seq=?", (seq,)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import contextvars
 import gc
 import hashlib
 import json
@@ -33,6 +34,7 @@ from govproxy.audit.merkle import (
     verify_inclusion,
 )
 from govproxy.audit.note import (
+    SignatureCache,
     SignedCheckpoint,
     VerifierKey,
     check_signatures,
@@ -238,14 +240,23 @@ def _examine(
     )  # fmt: skip
 
 
+# One signature cache per verification run (checkpoints are checked again as keys are learnt).
+_SIG_CACHE: contextvars.ContextVar[SignatureCache | None] = contextvars.ContextVar(
+    "_SIG_CACHE", default=None
+)
+
+
 @contextlib.contextmanager
 def _no_gc() -> Iterator[None]:
-    """Millions of small tuples and no cycles: the cyclic GC would only rescan them."""
+    """Millions of small tuples and no cycles: the cyclic GC would only rescan them.
+    Also scopes the signature cache to one verification run."""
     enabled = gc.isenabled()
     gc.disable()
+    token = _SIG_CACHE.set({})
     try:
         yield
     finally:
+        _SIG_CACHE.reset(token)
         if enabled:
             gc.enable()
 
@@ -466,7 +477,7 @@ def _trusted_keys(
             if (
                 tree is not None
                 and cp.size <= tree.size
-                and check_signatures(p.signed, trusted).trusted_valid
+                and check_signatures(p.signed, trusted, _SIG_CACHE.get()).trusted_valid
                 and tree.root(cp.size) == cp.root
             ):
                 covered = max(covered, cp.size)
@@ -505,7 +516,7 @@ def _check_checkpoints(
                 f"checkpoint of origin {cp.origin!r}, log is {origin!r}",
             )
             continue
-        check = check_signatures(p.signed, trusted)
+        check = check_signatures(p.signed, trusted, _SIG_CACHE.get())
         for key_id in check.invalid:
             report.add(
                 Code.SIG_INVALID,
@@ -595,7 +606,7 @@ def _check_held(
     except NoteError as exc:
         report.add(Code.MALFORMED, where, f"unparseable: {exc}")
         return
-    check = check_signatures(signed, trusted)
+    check = check_signatures(signed, trusted, _SIG_CACHE.get())
     for key_id in check.invalid:
         report.add(
             Code.SIG_INVALID,
@@ -689,9 +700,8 @@ def _verify_store(
     checkpoint_dir: Path | None = None,
     since_checkpoint: str | None = None,
     workers: int | None = None,
+    all_checkpoint_files: bool = False,
 ) -> Report:
-    """Verify a SQLite store. ``checkpoint_dir``: also check the signed checkpoint files kept
-    outside it. ``workers``: processes for examining records (default: one per core)."""
     report = Report(str(db_path))
     conn = connect_readonly(db_path)
     try:
@@ -703,7 +713,9 @@ def _verify_store(
             stored = reader.checkpoints()
             origin = _note_origin(_RecordScan(), [], meta)
             files = (
-                read_checkpoint_files(checkpoint_dir, origin)
+                read_checkpoint_files(
+                    checkpoint_dir, origin, newest_only=not all_checkpoint_files
+                )
                 if checkpoint_dir and origin
                 else None
             )
@@ -729,7 +741,9 @@ def _verify_store(
     origin = origin or _note_origin(scan, [], None)
     if checkpoint_dir is not None and origin:
         if files is None:
-            files = read_checkpoint_files(checkpoint_dir, origin)
+            files = read_checkpoint_files(
+                checkpoint_dir, origin, newest_only=not all_checkpoint_files
+            )
         notes += [_Note(f"checkpoint file {p.name}", text, False) for p, text in files]
     parsed = _parse_notes(notes, report)
     report.checkpoints = len(parsed)
