@@ -93,26 +93,44 @@ def _default_providers() -> dict[str, ProviderConfig]:
         return ProviderConfig(kind=kind, base_url=base_url, hosts=hosts, region=region, **kw)
 
     K = ProviderKind
+
+    def m(default: str) -> ModelMapping:
+        # Used only when govproxy reroutes *to* this provider: the app's model name rarely
+        # exists at another vendor. Calls the app addresses here directly keep their model.
+        return ModelMapping(default=default)
+
     return {
-        "openai": p(K.OPENAI, "https://api.openai.com/v1", ["api.openai.com"], api_key_env="OPENAI_API_KEY"),
-        "anthropic": p(K.ANTHROPIC, "https://api.anthropic.com", ["api.anthropic.com"], api_key_env="ANTHROPIC_API_KEY"),
+        "openai": p(K.OPENAI, "https://api.openai.com/v1", ["api.openai.com"], api_key_env="OPENAI_API_KEY", models=m("gpt-4o")),
+        "anthropic": p(
+            K.ANTHROPIC, "https://api.anthropic.com", ["api.anthropic.com"], api_key_env="ANTHROPIC_API_KEY", models=m("claude-sonnet-4-5")
+        ),
         "gemini": p(
             K.GEMINI,
             "https://generativelanguage.googleapis.com",
             ["generativelanguage.googleapis.com"],
             api_key_env="GEMINI_API_KEY",
+            models=m("gemini-2.5-flash"),
         ),
         "azure-openai": p(K.AZURE_OPENAI, "", ["*.openai.azure.com"], api_key_env="AZURE_OPENAI_API_KEY"),
-        "mistral": p(K.OPENAI_COMPATIBLE, "https://api.mistral.ai/v1", ["api.mistral.ai"], region="eu", api_key_env="MISTRAL_API_KEY"),
-        "cohere": p(K.COHERE, "https://api.cohere.com", ["api.cohere.com", "api.cohere.ai"], api_key_env="COHERE_API_KEY"),
-        "groq": p(K.OPENAI_COMPATIBLE, "https://api.groq.com/openai/v1", ["api.groq.com"], api_key_env="GROQ_API_KEY"),
-        "together": p(K.OPENAI_COMPATIBLE, "https://api.together.xyz/v1", ["api.together.xyz", "api.together.ai"], api_key_env="TOGETHER_API_KEY"),
-        "deepseek": p(K.OPENAI_COMPATIBLE, "https://api.deepseek.com", ["api.deepseek.com"], region="cn", api_key_env="DEEPSEEK_API_KEY"),
-        "openrouter": p(K.OPENAI_COMPATIBLE, "https://openrouter.ai/api/v1", ["openrouter.ai"], api_key_env="OPENROUTER_API_KEY"),
-        "local": p(
-            K.OPENAI_COMPATIBLE, "http://127.0.0.1:11434/v1", [], region="local", local=True,
-            models=ModelMapping(default="llama3.1:8b"),
+        "mistral": p(
+            K.OPENAI_COMPATIBLE, "https://api.mistral.ai/v1", ["api.mistral.ai"], region="eu", api_key_env="MISTRAL_API_KEY",
+            models=m("mistral-large-latest"),
         ),
+        "cohere": p(K.COHERE, "https://api.cohere.com", ["api.cohere.com", "api.cohere.ai"], api_key_env="COHERE_API_KEY"),
+        "groq": p(
+            K.OPENAI_COMPATIBLE, "https://api.groq.com/openai/v1", ["api.groq.com"], api_key_env="GROQ_API_KEY", models=m("llama-3.3-70b-versatile")
+        ),
+        "together": p(
+            K.OPENAI_COMPATIBLE, "https://api.together.xyz/v1", ["api.together.xyz", "api.together.ai"], api_key_env="TOGETHER_API_KEY",
+            models=m("meta-llama/Llama-3.3-70B-Instruct-Turbo"),
+        ),
+        "deepseek": p(
+            K.OPENAI_COMPATIBLE, "https://api.deepseek.com", ["api.deepseek.com"], region="cn", api_key_env="DEEPSEEK_API_KEY", models=m("deepseek-chat")
+        ),
+        "openrouter": p(
+            K.OPENAI_COMPATIBLE, "https://openrouter.ai/api/v1", ["openrouter.ai"], api_key_env="OPENROUTER_API_KEY", models=m("openai/gpt-4o")
+        ),
+        "local": p(K.OPENAI_COMPATIBLE, "http://127.0.0.1:11434/v1", [], region="local", local=True, models=m("llama3.1:8b")),
     }
 
 
