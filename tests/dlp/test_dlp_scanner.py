@@ -362,3 +362,11 @@ def test_batched_redaction_maps_back_to_each_text() -> None:
     scanner = Scanner(hmac_key=KEY)
     out = scanner.redact(texts, scanner.scan(texts), vault=PseudonymVault())
     assert out == ["from [EMAIL_1]", "to [EMAIL_2]", "cc [EMAIL_1]"]
+
+
+def test_config_section_errors_name_the_key() -> None:
+    with pytest.raises(ValueError, match=r"govproxy.yaml: dlp.default_action"):
+        DlpConfig.from_section({"default_action": "shred"}, "govproxy.yaml")
+    with pytest.raises(ValueError, match=r"dlp.unknown_key"):
+        DlpConfig.from_section({"unknown_key": 1}, "govproxy.yaml")
+    assert DlpConfig.from_section(None).enabled is True

@@ -7,7 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-from pydantic import ValidationError
 
 from govproxy.dlp.config import DlpConfig, HmacKeyError
 from govproxy.dlp.model import Action, ScanResult, Sensitivity
@@ -64,14 +63,7 @@ def _load_config(path: str | None) -> tuple[DlpConfig, Path | None]:
     from govproxy.config import load_settings
 
     settings = load_settings(path)
-    try:
-        return DlpConfig.model_validate(settings.dlp), Path(path).resolve().parent
-    except ValidationError as exc:
-        lines = [
-            f"{path}: dlp.{'.'.join(str(x) for x in e['loc'])}: {e['msg']}"
-            for e in exc.errors()
-        ]
-        raise ValueError("\n".join(lines)) from None
+    return DlpConfig.from_section(settings.dlp, str(path)), Path(path).resolve().parent
 
 
 def _parse_actions(items: list[str]) -> dict[str, Action]:

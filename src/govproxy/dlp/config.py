@@ -11,7 +11,14 @@ import os
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from govproxy.dlp.model import Action, Category, Sensitivity
 
@@ -226,6 +233,18 @@ class DlpConfig(_Strict):
         default=3600.0, gt=0, description="conversation-scoped pseudonym cache TTL"
     )
     vault_max_conversations: int = Field(default=10_000, ge=1)
+
+    @classmethod
+    def from_section(cls, raw: dict | None, source: str = "<config>") -> DlpConfig:
+        """Validate the ``dlp`` section; a bad value is a ValueError naming ``source: dlp.<key>``."""
+        try:
+            return cls.model_validate(raw or {})
+        except ValidationError as exc:
+            lines = [
+                f"{source}: dlp.{'.'.join(str(x) for x in e['loc'])}: {e['msg']}"
+                for e in exc.errors()
+            ]
+            raise ValueError("\n".join(lines)) from None
 
     @model_validator(mode="after")
     def _known_detectors(self) -> DlpConfig:
