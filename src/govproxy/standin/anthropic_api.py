@@ -21,6 +21,7 @@ from govproxy.standin.echo import (
     text_of_content,
     tool_arguments,
     tool_arguments_json,
+    truncate_to_tokens,
     wants_tool_call,
 )
 from govproxy.standin.errors import Family, error_response, request_id_header
@@ -87,13 +88,14 @@ def messages(call: Call) -> Reply:
     user_text = _last_user_text(body["messages"])
     tool_name = _first_tool_name(body.get("tools"))
     tool_call = tool_name is not None and wants_tool_call(user_text, True)
-    reply = call.options.echo_prefix + user_text
+    reply, cut = truncate_to_tokens(call.options.echo_prefix + user_text, body.get("max_tokens"), call.options.honour_max_tokens)
+    tool_call = tool_call and not cut  # a reply cut short never reaches its tool call
     args_json = tool_arguments_json(user_text) if tool_call else ""
     in_tokens = _input_tokens(body)
     out_tokens = estimate_tokens(reply + args_json)
     mid = random_id("msg_01", 22)
     tool_id = random_id("toolu_01", 22)
-    stop_reason = "tool_use" if tool_call else "end_turn"
+    stop_reason = "tool_use" if tool_call else "max_tokens" if cut else "end_turn"
 
     text_block = {"type": "text", "text": reply}
     blocks: list[dict[str, Any]] = [text_block]

@@ -21,6 +21,7 @@ from govproxy.standin.echo import (
     sse,
     text_of_content,
     tool_arguments_json,
+    truncate_to_tokens,
     wants_tool_call,
 )
 from govproxy.standin.errors import Family, error_response, request_id_header
@@ -69,13 +70,14 @@ def chat(call: Call) -> Reply:
     user_text = _last_input(messages)
     tool_name = _first_tool(body.get("tools"))
     tool_call = tool_name is not None and wants_tool_call(user_text, True)
-    reply = call.options.echo_prefix + user_text
+    reply, cut = truncate_to_tokens(call.options.echo_prefix + user_text, body.get("max_tokens"), call.options.honour_max_tokens)
+    tool_call = tool_call and not cut
     args = tool_arguments_json(user_text) if tool_call else ""
     in_tokens = estimate_tokens(all_strings(messages))
     out_tokens = estimate_tokens(reply + args)
     mid = random_id("", 32)
     call_id = random_id("", 16)
-    finish = "TOOL_CALL" if tool_call else "COMPLETE"
+    finish = "TOOL_CALL" if tool_call else "MAX_TOKENS" if cut else "COMPLETE"
     tool_calls = [{"id": call_id, "type": "function", "function": {"name": tool_name, "arguments": args}}]
 
     if not body.get("stream"):

@@ -47,6 +47,7 @@ class OptionsUpdate(BaseModel):
     accepted_keys: list[str] | None = Field(default=None, description="only these keys are valid; [] clears")
     latency: float | None = Field(default=None, ge=0)
     strict_headers: bool | None = None
+    honour_max_tokens: bool | None = None
     gzip: bool | None = None
 
 

@@ -29,6 +29,7 @@ class EchoOptions:
     echo_prefix: str = ECHO_PREFIX
     embedding_dimensions: int = 16
     accepted_keys: list[str] | None = field(default=None)  # None: any non-empty key is valid
+    honour_max_tokens: bool = False  # cut replies at the request's output-token limit, with that stop reason
     strict_headers: bool = True  # demand headers the real API demands (anthropic-version)
     latency: float = 0.0  # seconds before every provider response's first byte (realistic upstream delay)
     gzip: bool = False  # gzip non-streaming JSON responses when the client accepts it, as CDNs in front of providers do
@@ -51,6 +52,15 @@ def chunk_text(text: str, size: int) -> list[str]:
     if not text:
         return [""]
     return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def truncate_to_tokens(text: str, max_tokens: object, honour: bool) -> tuple[str, bool]:
+    """``text`` cut to ``max_tokens`` (at chars/4) when honoured and exceeded; and whether it was cut."""
+    if not honour or not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        return text, False
+    if estimate_tokens(text) <= max_tokens:
+        return text, False
+    return text[: max_tokens * 4], True
 
 
 def wants_tool_call(last_user_text: str, has_tools: bool) -> bool:

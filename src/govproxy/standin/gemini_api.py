@@ -20,6 +20,7 @@ from govproxy.standin.echo import (
     embedding_vector,
     estimate_tokens,
     tool_arguments,
+    truncate_to_tokens,
     wants_tool_call,
 )
 from govproxy.standin.errors import Family, error_response, request_id_header
@@ -91,7 +92,12 @@ class _Plan:
         user_text = _last_user_text(contents)
         self.function = _first_function(call.body.get("tools"))
         self.tool_call = self.function is not None and wants_tool_call(user_text, True)
-        self.reply = call.options.echo_prefix + user_text
+        config = call.body.get("generationConfig") or call.body.get("generation_config") or {}
+        limit = config.get("maxOutputTokens", config.get("max_output_tokens")) if isinstance(config, dict) else None
+        self.reply, self.cut = truncate_to_tokens(
+            call.options.echo_prefix + user_text, limit, call.options.honour_max_tokens
+        )
+        self.tool_call = self.tool_call and not self.cut
         self.args = tool_arguments(user_text)
         system = call.body.get("systemInstruction") or call.body.get("system_instruction")
         self.prompt_tokens = estimate_tokens(all_strings([system, contents]))
@@ -103,7 +109,7 @@ class _Plan:
         candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
         out: dict[str, Any] = {"candidates": [candidate]}
         if final:
-            candidate["finishReason"] = "STOP"
+            candidate["finishReason"] = "MAX_TOKENS" if self.cut else "STOP"
             out["usageMetadata"] = _usage(self.prompt_tokens, self.out_tokens)
         else:
             out["usageMetadata"] = {"promptTokenCount": self.prompt_tokens, "totalTokenCount": self.prompt_tokens}

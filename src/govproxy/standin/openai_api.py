@@ -23,6 +23,7 @@ from govproxy.standin.echo import (
     sse,
     text_of_content,
     tool_arguments_json,
+    truncate_to_tokens,
     wants_tool_call,
 )
 from govproxy.standin.errors import Family, error_response, request_id_header
@@ -119,14 +120,15 @@ def chat_completions(call: Call) -> Reply:
     user_text = _last_chat_input(messages)
     tool_name = _first_tool_name(body.get("tools"))
     tool_call = tool_name is not None and wants_tool_call(user_text, True)
-    reply = "" if tool_call else call.options.echo_prefix + user_text
+    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    reply, cut = truncate_to_tokens("" if tool_call else call.options.echo_prefix + user_text, limit, call.options.honour_max_tokens)
     args = tool_arguments_json(user_text) if tool_call else ""
     prompt_tokens = estimate_tokens(all_strings(messages))
     completion_tokens = estimate_tokens(args if tool_call else reply)
     cid = random_id("chatcmpl-", 29)
     call_id = random_id("call_", 24)
     created = int(time.time())
-    finish = "tool_calls" if tool_call else "stop"
+    finish = "tool_calls" if tool_call else "length" if cut else "stop"
     azure = "deployment" in call.path_params  # Azure adds content-filter annotations
 
     if not body.get("stream"):
@@ -287,7 +289,10 @@ def responses(call: Call) -> Reply:
     user_text = _last_responses_input(body.get("input"))
     tool_name = _first_function_tool(body.get("tools"))
     tool_call = tool_name is not None and wants_tool_call(user_text, True)
-    reply = "" if tool_call else call.options.echo_prefix + user_text
+    reply, cut = truncate_to_tokens(
+        "" if tool_call else call.options.echo_prefix + user_text, body.get("max_output_tokens"), call.options.honour_max_tokens
+    )
+    final_status = "incomplete" if cut else "completed"
     args = tool_arguments_json(user_text) if tool_call else ""
     in_tokens = estimate_tokens(all_strings([body.get("instructions"), body.get("input")]))
     out_tokens = estimate_tokens(args if tool_call else reply)
@@ -304,7 +309,7 @@ def responses(call: Call) -> Reply:
             "status": status,
             "background": False,
             "error": None,
-            "incomplete_details": None,
+            "incomplete_details": {"reason": "max_output_tokens"} if cut and status == "incomplete" else None,
             "instructions": body.get("instructions"),
             "max_output_tokens": body.get("max_output_tokens"),
             "model": model,
@@ -343,10 +348,16 @@ def responses(call: Call) -> Reply:
             "status": "completed",
         }
     else:
-        done_item = {"type": "message", "id": item_id, "status": "completed", "role": "assistant", "content": [text_part]}
+        done_item = {
+            "type": "message",
+            "id": item_id,
+            "status": "incomplete" if cut else "completed",
+            "role": "assistant",
+            "content": [text_part],
+        }
 
     if not body.get("stream"):
-        return Response(200, _json_headers(), dumps(envelope("completed", [done_item], usage)))
+        return Response(200, _json_headers(), dumps(envelope(final_status, [done_item], usage)))
 
     seq = 0
 
@@ -434,7 +445,8 @@ def responses(call: Call) -> Reply:
                 }
             )
         yield ev({"type": "response.output_item.done", "output_index": 0, "item": done_item})
-        yield ev({"type": "response.completed", "response": envelope("completed", [done_item], usage)})
+        final_event = "response.incomplete" if cut else "response.completed"
+        yield ev({"type": final_event, "response": envelope(final_status, [done_item], usage)})
 
     return _stream(call, events())
 

@@ -240,6 +240,7 @@ class StandinServer:
         latency: float | None = None,
         gzip: bool | None = None,
         strict_headers: bool | None = None,
+        honour_max_tokens: bool | None = None,
     ) -> None:
         """Change response knobs at run time (takes effect for the next request).
 
@@ -249,6 +250,8 @@ class StandinServer:
         ``gzip``: gzip non-streaming responses for clients sending ``Accept-Encoding: gzip``.
         ``strict_headers``: reject requests lacking headers the real API requires
         (Anthropic's ``anthropic-version``); on by default.
+        ``honour_max_tokens``: cut text replies at the request's output-token limit (chars/4)
+        and report each provider's "length" stop reason; off by default (full echo).
         """
         if chunk_size is not None:
             if chunk_size < 1:
@@ -272,6 +275,8 @@ class StandinServer:
             self.options.gzip = gzip
         if strict_headers is not None:
             self.options.strict_headers = strict_headers
+        if honour_max_tokens is not None:
+            self.options.honour_max_tokens = honour_max_tokens
         if accepted_keys is not False:
             self.options.accepted_keys = list(accepted_keys) if isinstance(accepted_keys, list) else None
 
