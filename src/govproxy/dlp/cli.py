@@ -7,7 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-
 from govproxy.dlp.config import DlpConfig, HmacKeyError
 from govproxy.dlp.model import Action, ScanResult, Sensitivity
 from govproxy.dlp.scanner import Scanner
