@@ -240,3 +240,16 @@ def test_fault_matches_api_key(server: StandinServer) -> None:
         )
     assert (bad.status_code, good.status_code, anthropic_bad.status_code) == (429, 200, 429)
     assert anthropic_bad.json()["error"]["type"] == "rate_limit_error"
+
+
+def test_config_over_http_validates_and_applies(server: StandinServer) -> None:
+    ctl = StandinClient(server.url, ca_file=server.ca_file)
+    assert ctl.configure(chunk_size=3, latency=0)["chunk_size"] == 3
+    assert server.options.chunk_size == 3
+    with raw_client(server) as c:
+        bad = c.post("/_standin/config", json={"chunk_size": 0})
+        unknown = c.post("/_standin/config", json={"no_such_knob": 1})
+        missing = c.get("/_standin/nothing")
+    assert bad.status_code == 422 and "chunk_size" in bad.json()["error"]
+    assert unknown.status_code == 422
+    assert missing.status_code == 404

@@ -353,3 +353,11 @@ def test_azure_annotations_and_empty_first_stream_chunk(server: StandinServer) -
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: hi"
     plain = openai_client(server).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
     assert "prompt_filter_results" not in plain.model_dump()  # only the Azure path shape adds them
+
+
+def test_legacy_completions_stream_and_not(server: StandinServer) -> None:
+    client = openai_client(server)
+    resp = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="complete me")
+    assert resp.choices[0].text == "echo: complete me" and resp.choices[0].finish_reason == "stop"
+    pieces = [c.choices[0].text for c in client.completions.create(model="gpt-3.5-turbo-instruct", prompt="complete me", stream=True)]
+    assert len(pieces) > 1 and "".join(pieces) == "echo: complete me"
