@@ -370,3 +370,11 @@ def test_config_section_errors_name_the_key() -> None:
     with pytest.raises(ValueError, match=r"dlp.unknown_key"):
         DlpConfig.from_section({"unknown_key": 1}, "govproxy.yaml")
     assert DlpConfig.from_section(None).enabled is True
+
+
+def test_phone_regions_are_validated_and_used() -> None:
+    with pytest.raises(ValidationError, match="unknown phone region"):
+        DlpConfig(phone_regions=["ZZ"])
+    text = "number 030 901820 today"  # a Berlin number in national format, no phone words nearby
+    assert scan([text], DlpConfig(phone_regions=["DE"])).counts == {"PHONE_NUMBER": 1}
+    assert scan([text], DlpConfig(phone_regions=["US"])).counts == {}

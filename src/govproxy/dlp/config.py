@@ -234,6 +234,18 @@ class DlpConfig(_Strict):
     )
     vault_max_conversations: int = Field(default=10_000, ge=1)
 
+    @field_validator("phone_regions")
+    @classmethod
+    def _known_regions(cls, v: list[str]) -> list[str]:
+        import phonenumbers
+
+        bad = [r for r in v if r.upper() not in phonenumbers.SUPPORTED_REGIONS]
+        if bad:
+            raise ValueError(
+                f"unknown phone region(s) {bad}; use ISO 3166 codes such as US, GB, DE"
+            )
+        return [r.upper() for r in v]
+
     @classmethod
     def from_section(cls, raw: dict | None, source: str = "<config>") -> DlpConfig:
         """Validate the ``dlp`` section; a bad value is a ValueError naming ``source: dlp.<key>``."""
