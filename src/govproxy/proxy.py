@@ -288,8 +288,7 @@ class GovProxy:
         handle = flow.metadata.get(STREAM_KEY)
         usage = None
         if handle is not None:
-            u = handle.usage()
-            usage = (u.input_tokens, u.output_tokens) if u is not None else None
+            usage = handle.usage()
         elif not resp.stream:
             side = plan.response_side
             try:

@@ -13,6 +13,7 @@ from typing import Any
 
 from govproxy.dlp import PseudonymVault, StreamRestorer
 from govproxy.models import EndpointKind, ProviderKind
+from govproxy.responses_stream import ResponsesStreamRestorer
 from govproxy.translate import StreamTranslator, extract_usage, translate_error, translate_response
 from govproxy.translate.errors import TranslationError
 
@@ -56,8 +57,11 @@ class ResponseSide:
             except TranslationError:
                 tr = None
             if tr is not None:
-                return StreamHandle(tr.feed, tr.finish, lambda: tr.usage)
+                return StreamHandle(tr.feed, tr.finish, lambda: (tr.usage.input_tokens, tr.usage.output_tokens) if tr.usage else None)
         if self.restoring and not self.translated:
+            if self.endpoint == EndpointKind.RESPONSES:
+                rs = ResponsesStreamRestorer(self.vault)  # type: ignore[arg-type]
+                return StreamHandle(rs.feed, rs.finish, rs.usage)
             return StreamHandle(*_event_restorer(self.vault))  # type: ignore[arg-type]
         return None
 
@@ -99,7 +103,7 @@ class ResponseSide:
 class StreamHandle:
     feed: Callable[[bytes], bytes]
     finish: Callable[[], bytes]
-    usage: Callable[[], Any]
+    usage: Callable[[], tuple[int, int] | None]  # (input, output) tokens, once the stream reported them
 
     def __call__(self, chunk: bytes) -> list[bytes]:
         """mitmproxy's ``response.stream`` protocol: b"" marks the end of the stream.

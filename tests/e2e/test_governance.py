@@ -272,3 +272,21 @@ def test_replay_a_recorded_trail_under_a_policy_change(start_proxy, certs, cloud
     before = sorted(c["before"] for c in report["changes"])
     assert before == ["allow", "allow", "route(local)"]
     assert EMAIL not in out.stdout
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_responses_api_pii_round_trip(shared_proxy, certs, cloud, app_env, stream):
+    app_env(shared_proxy, certs)
+    cloud.configure(chunk_size=3)
+    oai = openai.OpenAI(api_key="sk-test", max_retries=0)
+    if stream:
+        with oai.responses.stream(model="gpt-4.1", input=PII_PROMPT) as s:
+            deltas = "".join(e.delta for e in s if e.type == "response.output_text.delta")
+            final = s.get_final_response()
+        assert EMAIL in deltas and IBAN in deltas and CARD in deltas
+        text = final.output_text
+    else:
+        text = oai.responses.create(model="gpt-4.1", input=PII_PROMPT).output_text
+    sent = _sent_text(cloud)
+    assert EMAIL not in sent and IBAN not in sent
+    assert EMAIL in text and IBAN in text and PHONE in text
