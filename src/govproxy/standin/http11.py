@@ -125,6 +125,16 @@ def _abort_with_rst(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
+async def _flush_then_rst(writer: asyncio.StreamWriter, limit: float = 2.0) -> None:
+    """RST only after what was already written left the process: abort() drops buffered bytes,
+    and a mid-stream reset must still deliver exactly the chunks promised before it."""
+    await writer.drain()
+    deadline = time.monotonic() + limit
+    while writer.transport.get_write_buffer_size() > 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.001)
+    _abort_with_rst(writer)
+
+
 class Http11Server:
     """Serves ``handler`` on one listening socket, plain or TLS, counting connections."""
 
@@ -355,8 +365,7 @@ class Http11Server:
             head = self._head(reply.status, reply.headers, [("content-length", str(len(reply.body))), *conn_header])
             if reply.reset_after_bytes is not None:
                 writer.write(head + reply.body[: reply.reset_after_bytes])
-                await writer.drain()
-                _abort_with_rst(writer)
+                await _flush_then_rst(writer)
                 return False
             writer.write(head + reply.body)
             await writer.drain()
@@ -365,8 +374,7 @@ class Http11Server:
         sent = 0
         async for chunk in _aiter(reply.chunks):
             if reply.reset_after_chunks is not None and sent >= reply.reset_after_chunks:
-                await writer.drain()
-                _abort_with_rst(writer)
+                await _flush_then_rst(writer)
                 return False
             if sent and reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
@@ -375,8 +383,7 @@ class Http11Server:
                 await writer.drain()
                 sent += 1
         if reply.reset_after_chunks is not None and sent >= reply.reset_after_chunks:
-            await writer.drain()
-            _abort_with_rst(writer)
+            await _flush_then_rst(writer)
             return False
         writer.write(b"0\r\n\r\n")
         await writer.drain()
