@@ -84,6 +84,12 @@ def main() -> int:
                 i += 1
                 samples.append({"requests": done, "rss_mb": rss_mb(pid), "elapsed_s": time.monotonic() - t0})
                 print(f"  {done:>7} requests  RSS {samples[-1]['rss_mb']:7.1f} MB  ({samples[-1]['elapsed_s']:.0f} s)", flush=True)
+            if errors:
+                # Name what the failures were (the load generator only counts them).
+                noted = [ln.strip() for ln in gp.output.splitlines() if any(w in ln.lower() for w in ("error", "warn", "exception", "timeout"))]
+                print(f"{errors} non-200 responses; proxy log lines mentioning errors ({len(noted)}), last 10:")
+                for ln in noted[-10:]:
+                    print(f"    {ln[:300]}")
     end = samples[-1]["rss_mb"]
     growth = (end - warm) / warm * 100
     peak = max(s["rss_mb"] for s in samples)
