@@ -5,6 +5,7 @@ placeholders) must produce no secret finding."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -94,3 +95,18 @@ def test_anthropic_key_is_not_reported_as_openai() -> None:
     )
     types = {f.entity_type for f in SCANNER.scan([text]).findings}
     assert types == {"ANTHROPIC_API_KEY"}
+
+
+def test_assignments_found_in_operator_heavy_text() -> None:
+    # many ':' and '=' (JSON, code) switch keyword finding from "look before each operator"
+    # to searching the keywords directly; both must find the same secrets
+    fields = {f"field_{i}": i for i in range(40)}
+    fields["api_key"] = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+    fields["db"] = {"password": "Tr0ub4dor&3-x"}
+    text = json.dumps(fields)
+    assert text.count(":") > 24
+    found = {
+        (f.entity_type, text[f.start : f.end]) for f in SCANNER.scan([text]).findings
+    }
+    assert ("GENERIC_SECRET", "9f8e7d6c5b4a39281706f5e4d3c2b1a0") in found
+    assert ("PASSWORD", "Tr0ub4dor&3-x") in found

@@ -321,6 +321,70 @@ def upper_before(text: str, s: int, e: int, nd: int) -> bool:
     return i >= 0 and "A" <= text[i] <= "Z"
 
 
+_OPERATORS = (":", "=")
+
+
+@dataclass(frozen=True, eq=False)
+class KeywordBeforeOperator(Anchor):
+    """Keywords ('password', 'token') that an assignment operator (':' or '=') follows closely.
+
+    Searching each keyword over the whole text costs one pass per keyword. When the text has
+    few operators (prose), it is cheaper to look just before each operator with one small
+    regex; when it has many (code, JSON), the keywords are searched directly. Hits are the
+    same either way: every keyword occurrence within ``reach`` characters before an operator
+    (or, in the direct search, every occurrence: the detector's own pattern then decides).
+    """
+
+    keywords: tuple[str, ...]  # lower case
+    reach: int = 40
+    max_operators: int = 24
+
+    def __post_init__(self) -> None:
+        alternatives = "|".join(
+            re.escape(k) for k in sorted(self.keywords, key=len, reverse=True)
+        )
+        object.__setattr__(self, "_near", re.compile(alternatives))
+
+    def _hits(self, state: TextState) -> list[tuple[int, int]]:
+        cache = state._regex_hits
+        key = self._near  # type: ignore[attr-defined]
+        hits = cache.get(key)
+        if hits is not None:
+            return hits
+        text = state.text
+        n_ops = text.count(":") + text.count("=")
+        found: set[tuple[int, int]] = set()
+        if n_ops == 0:
+            hits = []
+        elif n_ops <= self.max_operators:
+            lower = state.lower
+            near = self._near  # type: ignore[attr-defined]
+            for op in _OPERATORS:
+                i = text.find(op)
+                while i != -1:
+                    for m in near.finditer(lower, max(0, i - self.reach), i):
+                        found.add(m.span())
+                    i = text.find(op, i + 1)
+            hits = sorted(found)
+        else:
+            lower = state.lower
+            for k in self.keywords:
+                if state.contains(k, True):
+                    i = lower.find(k)
+                    while i != -1:
+                        found.add((i, i + len(k)))
+                        i = lower.find(k, i + 1)
+            hits = sorted(found)
+        cache[key] = hits
+        return hits
+
+    def absent(self, state: TextState) -> bool:
+        return not self._hits(state)
+
+    def hits(self, state: TextState) -> Iterator[tuple[int, int]]:
+        yield from self._hits(state)
+
+
 @dataclass(frozen=True)
 class BackFrom(Anchor):
     """A literal, reported from where a run of ``chars`` before it starts (a URL scheme before '://')."""

@@ -15,6 +15,7 @@ import re
 
 from govproxy.dlp import validators as v
 from govproxy.dlp.detectors.base import (
+    KeywordBeforeOperator,
     Anchor,
     AnyOf,
     BackFrom,
@@ -486,7 +487,7 @@ PASSWORD = Detector(
     name="password_assignment",
     entity_type="PASSWORD",
     category=SECRET,
-    anchor=Literal(("pass", "pwd"), ignore_case=True, gate_any=("=", ":")),
+    anchor=KeywordBeforeOperator(("pass", "pwd")),
     pattern=_PASSWORD_ASSIGN,
     before=0,
     after=345,
@@ -502,7 +503,7 @@ GENERIC_SECRET = Detector(
     category=SECRET,
     anchor=AnyOf(
         (
-            Literal(("secret", "key", "token"), ignore_case=True, gate_any=("=", ":")),
+            KeywordBeforeOperator(("secret", "key", "token")),
             Literal(("Bearer ", "BEARER "), gate="B"),
         )
     ),
