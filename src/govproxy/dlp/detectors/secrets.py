@@ -15,11 +15,11 @@ import re
 
 from govproxy.dlp import validators as v
 from govproxy.dlp.detectors.base import (
-    KeywordBeforeOperator,
     Anchor,
     AnyOf,
     BackFrom,
     Detector,
+    KeywordBeforeOperator,
     Literal,
     RegexAnchor,
     TextState,
