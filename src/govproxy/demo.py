@@ -47,6 +47,7 @@ PRIVATE_KEY = (
 APP_KEY = "sk-demo-app-key"  # what the app believes is its OpenAI key; the stand-in accepts any
 EU_KEY_ENV = "MISTRAL_API_KEY"
 EU_KEY = "demo-mistral-key-held-by-the-proxy"
+EU_MODEL = "mistral-large-latest"
 EU_TENANT = "eu-team"
 BUDGET_TENANT = "small-team"
 BUDGET_TOKENS = 30
@@ -91,7 +92,11 @@ def _config(cloud: StandinServer, local: StandinServer) -> dict[str, Any]:
     return {
         "proxy": {"resolve": resolve},
         "state": {"path": "state.sqlite3"},
-        "providers": {"local": {"base_url": f"{local.url}/v1"}},
+        "providers": {
+            "local": {"base_url": f"{local.url}/v1"},
+            # The built-in EU provider needs to know which of its models stands in for gpt-4o.
+            "mistral": {"models": {"map": {"gpt-4o": EU_MODEL}}},
+        },
         "tenants": {
             EU_TENANT: {"residency": ["eu"]},
             BUDGET_TENANT: {"budget": {"daily_tokens": BUDGET_TOKENS}},
@@ -189,7 +194,8 @@ def step_eu_tenant(d: Demo) -> None:
     auth = seen.header("authorization") or ""
     d.show("provider reached:", f"{seen.sni} ({seen.path}), model {seen.json().get('model')}")
     d.show("app got back:", reply)
-    d.check(seen.sni == "api.mistral.ai", "rerouted in-region to the EU provider (api.mistral.ai), not api.openai.com")
+    d.check(seen.sni == "api.mistral.ai" and seen.json().get("model") == EU_MODEL,
+            f"rerouted in-region to the EU provider (api.mistral.ai, {EU_MODEL}), not api.openai.com")
     d.check(auth == f"Bearer {EU_KEY}" and APP_KEY not in auth,
             f"authenticated with the proxy's own {EU_KEY_ENV}; the app's OpenAI key never left")
 

@@ -46,7 +46,7 @@ def test_the_output_shows_what_the_provider_saw_versus_what_the_app_got(demo_run
     assert "[EMAIL_1]" in received and "jane.doe@example.com" not in received
     assert "jane.doe@example.com" in got_back and "[EMAIL_1]" not in got_back
     assert "the cloud provider saw nothing" in out
-    assert "rerouted in-region to the EU provider (api.mistral.ai)" in out
+    assert "rerouted in-region to the EU provider (api.mistral.ai, mistral-large-latest)" in out
     assert "openai.PermissionDeniedError: Error code: 403" in out and "budget" in out
 
 
