@@ -52,6 +52,7 @@ class Scanner:
             self.ephemeral_key = False
         self._key = key
         self._hasher = KeyedHasher(key)
+        self._default_actions: dict[str, Action] | None = None
         # highest priority first: their findings claim spans lower-priority detectors then skip
         built = self._build(base_dir) + tuple(extra_detectors)
         self.detectors: tuple[Detector, ...] = tuple(
@@ -265,15 +266,17 @@ class Scanner:
     # ------------------------------------------------------------------ transforming
     def default_actions(self) -> dict[str, Action]:
         """Action per known entity type from config (policy decisions may override per type)."""
-        out: dict[str, Action] = {}
-        for t, cat in self.categories.items():
-            out[t] = (
-                self.config.secret_action
-                if cat is Category.SECRET
-                else self.config.default_action
-            )
-        out.update(self.config.actions)
-        return out
+        if self._default_actions is None:
+            out: dict[str, Action] = {}
+            for t, cat in self.categories.items():
+                out[t] = (
+                    self.config.secret_action
+                    if cat is Category.SECRET
+                    else self.config.default_action
+                )
+            out.update(self.config.actions)
+            self._default_actions = out
+        return dict(self._default_actions)
 
     def hash_key_for(self, tenant: str) -> bytes:
         return tenant_key(self._key, tenant)

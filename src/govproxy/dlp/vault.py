@@ -43,6 +43,7 @@ class PseudonymVault:
         self._counters: dict[str, int] = {}
         self._reserved: set[str] = set()
         self._prefixes: set[str] = set()
+        self._prefixes_stale = False
 
     def __len__(self) -> int:
         return len(self._by_placeholder)
@@ -78,8 +79,7 @@ class PseudonymVault:
         self._counters[label] = n
         self._by_value[key] = placeholder
         self._by_placeholder[placeholder] = value
-        for i in range(1, len(placeholder)):
-            self._prefixes.add(placeholder[:i])
+        self._prefixes_stale = True
         return placeholder
 
     def issued(self, placeholder: str) -> bool:
@@ -87,6 +87,13 @@ class PseudonymVault:
 
     def is_prefix(self, s: str) -> bool:
         """True if ``s`` is a proper prefix of a placeholder this vault issued."""
+        if (
+            self._prefixes_stale
+        ):  # built on first use: only streaming restore needs them
+            self._prefixes = {
+                p[:i] for p in self._by_placeholder for i in range(1, len(p))
+            }
+            self._prefixes_stale = False
         return s in self._prefixes
 
     def restore_text(self, s: str, *, json_escape: bool = False) -> str:
