@@ -87,9 +87,8 @@ class Finding(NamedTuple):
     start: int
     end: int
     detector: str
-    value_hash: (
-        str  # HMAC-SHA256(key, entity_type NUL value), hex, truncated: correlation only
-    )
+    # keyed BLAKE2b-128 over "entity_type NUL value", hex: correlation only, no value
+    value_hash: str
 
     def to_dict(self) -> dict[str, Any]:
         return {
