@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import build_request, run  # noqa: E402
-from overhead_bench import HOST, PII, govproxy_config, upstream  # noqa: E402
-from proxy_bench import prompt_4k  # noqa: E402
+from loadgen import build_request, run
+from overhead_bench import HOST, PII, govproxy_config, upstream
+from proxy_bench import prompt_4k
 
-from govproxy.launcher import ProxyProcess  # noqa: E402
+from govproxy.launcher import ProxyProcess
 
 
 def rss_mb(pid: int) -> float:

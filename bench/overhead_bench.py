@@ -17,8 +17,8 @@ import argparse
 import contextlib
 import json
 import os
-import sys
 import ssl
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,11 +27,11 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import Result, build_request, run  # noqa: E402
-from proxy_bench import fmt, prompt_4k, start_mitmdump  # noqa: E402
+from loadgen import Result, build_request, run
+from proxy_bench import fmt, prompt_4k, start_mitmdump
 
-from govproxy.launcher import ProxyProcess  # noqa: E402
-from govproxy.standin import StandinClient, StandinProcess, make_test_certs  # noqa: E402
+from govproxy.launcher import ProxyProcess
+from govproxy.standin import StandinClient, StandinProcess, make_test_certs
 
 PII = "Contact jane.doe@example.com or +1 415 555 0134, card 4111 1111 1111 1111, IBAN DE89370400440532013000."
 HOST = "localhost"

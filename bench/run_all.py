@@ -33,7 +33,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from govproxy.standin import StandinProcess, make_test_certs  # noqa: E402
+from govproxy.standin import StandinProcess, make_test_certs
 
 
 @dataclass
@@ -52,7 +52,7 @@ def run_script(name: str, script: str, *args: str, timeout: float = 3600) -> Run
     t0 = time.monotonic()
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("https_proxy", "http_proxy", "all_proxy")}
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env, check=False)
         code, out = proc.returncode, proc.stdout + (f"\n[stderr]\n{proc.stderr}" if proc.returncode and proc.stderr else "")
     except subprocess.TimeoutExpired as exc:
         code, out = -1, f"{exc.stdout or ''}\n[timed out after {timeout:.0f} s]"
@@ -67,7 +67,7 @@ def machine() -> dict[str, str]:
     import mitmproxy.version
 
     hap = shutil.which("haproxy") or "/usr/sbin/haproxy"
-    hap_version = subprocess.run([hap, "-v"], capture_output=True, text=True).stdout.splitlines()[0] if Path(hap).exists() else "not installed"
+    hap_version = subprocess.run([hap, "-v"], capture_output=True, text=True, check=False).stdout.splitlines()[0] if Path(hap).exists() else "not installed"
     mem_kb = next((int(ln.split()[1]) for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal:")), 0)
     return {
         "cores (nproc)": str(os.cpu_count()),
@@ -135,8 +135,8 @@ def targets(overhead: list[dict[str, Any]] | None, memory: dict[str, Any] | None
 
 
 def memory_table(m: dict[str, Any]) -> list[str]:
-    out = [f"RSS of the `govproxy run` process (VmRSS): {m['start_mb']:.1f} MB at start, {m['warm_mb']:.1f} MB after {m['warmup']:,} warm-up requests; "
-           f"{m['clients']} clients, traffic rotating clean / PII / rerouted in chunks; {m['errors']} non-200 responses.", "",
+    out = [(f"RSS of the `govproxy run` process (VmRSS): {m['start_mb']:.1f} MB at start, {m['warm_mb']:.1f} MB after {m['warmup']:,} warm-up requests; "
+           f"{m['clients']} clients, traffic rotating clean / PII / rerouted in chunks; {m['errors']} non-200 responses."), "",
            "| requests after warm-up | RSS MB | vs warm-up | elapsed s |", "|---:|---:|---:|---:|"]
     for s in m["samples"]:
         out.append(f"| {s['requests']:,} | {s['rss_mb']:.1f} | {(s['rss_mb'] - m['warm_mb']) / m['warm_mb'] * 100:+.1f} % | {s['elapsed_s']:.0f} |")
@@ -158,8 +158,8 @@ def policy_table(data: dict[str, Any]) -> list[str]:
     for scenario, paths in data.get("results", {}).items():
         cells = [f"{paths[c]['p50_us']:.0f} / {paths[c]['p99_us']:.0f}" if c in paths else "" for c in cols]
         out.append(f"| {scenario} | " + " | ".join(cells) + " |")
-    out += ["", "`embedded_cached` is what live traffic mostly pays (the decision cache hits when the inputs the policy reads repeat); "
-            "`embedded_cold` is a cache miss: IPC to the isolated regopy worker + evaluation + validation."]
+    out += ["", ("`embedded_cached` is what live traffic mostly pays (the decision cache hits when the inputs the policy reads repeat); "
+            "`embedded_cold` is a cache miss: IPC to the isolated regopy worker + evaluation + validation.")]
     return out
 
 
@@ -223,8 +223,8 @@ def main() -> int:
     md: list[str] = [
         "# govproxy benchmark results",
         "",
-        f"Produced by `{cmd}` on {started:%Y-%m-%d} between {started:%H:%M} and {finished:%H:%M} UTC "
-        f"({(finished - started).total_seconds() / 60:.0f} min). Regenerate with:",
+        (f"Produced by `{cmd}` on {started:%Y-%m-%d} between {started:%H:%M} and {finished:%H:%M} UTC "
+        f"({(finished - started).total_seconds() / 60:.0f} min). Regenerate with:"),
         "",
         "```sh",
         "bench/run_all            # writes bench/RESULTS.md; needs the haproxy binary for the scale-out table",
@@ -233,12 +233,12 @@ def main() -> int:
         "## Machine",
         "",
         *[f"- **{k}**: {v}" for k, v in info.items()],
-        f"- **load average** (1/5/15 min) at start {load_start[0]:.1f} / {load_start[1]:.1f} / {load_start[2]:.1f}, "
-        f"at end {load_end[0]:.1f} / {load_end[1]:.1f} / {load_end[2]:.1f}",
+        (f"- **load average** (1/5/15 min) at start {load_start[0]:.1f} / {load_start[1]:.1f} / {load_start[2]:.1f}, "
+        f"at end {load_end[0]:.1f} / {load_end[1]:.1f} / {load_end[2]:.1f}"),
         "",
-        "Every server, the load generator and the proxies share these cores over loopback; a load average above the "
+        ("Every server, the load generator and the proxies share these cores over loopback; a load average above the "
         "core count means other work was running too, which inflates latencies and deflates throughput for *all* rows. "
-        "Compare rows of one run (same upstream, same minutes), not runs.",
+        "Compare rows of one run (same upstream, same minutes), not runs."),
         "",
     ]
     if args.quick:
@@ -251,20 +251,20 @@ def main() -> int:
         "",
         "## Proxy overhead: direct vs bare mitmdump vs govproxy",
         "",
-        "One TLS stand-in provider for every row. The same 4 KB OpenAI chat request over keep-alive connections, "
+        ("One TLS stand-in provider for every row. The same 4 KB OpenAI chat request over keep-alive connections, "
         f"{total:,} requests per row after 100 warm-up requests (`bench/overhead_bench.py`, driving `bench/loadgen.py`). "
         "govproxy runs with its defaults: DLP, the embedded Rego policy set, the signed audit trail. "
         "*PII* adds an e-mail address, phone number, card number and IBAN (pseudonymised out, restored back); "
         "*rerouted* is an EU tenant's request to the \"us\" provider, sent by govproxy's relay to an \"eu\" provider "
-        "on the same stand-in with the proxy's own key.",
+        "on the same stand-in with the proxy's own key."),
         "",
     ]
     md += proxy_table(overhead) if overhead else ["(no results: see the log below)"]
     md += ["", "## Scale-out: 1 vs 2 govproxy instances behind HAProxy (TCP mode)", "",
-           "HAProxy on loopback in TCP mode, round robin per connection; it never sees inside the TLS tunnels. "
+           ("HAProxy on loopback in TCP mode, round robin per connection; it never sees inside the TLS tunnels. "
            "Clean 4 KB prompt, 8 concurrent clients (`bench/scaleout_bench.py`). On 2 cores the load generator, "
            "the stand-in and the balancer compete with the proxies for the same CPUs, so a second instance can only "
-           "turn the idle share of the cores into throughput.", ""]
+           "turn the idle share of the cores into throughput."), ""]
     md += scaleout_table(scaleout) if scaleout else ["(no results: see the log below)"]
     md += ["", f"## Memory over {mem_n:,} requests", "", *(memory_table(memory) if memory else ["(no results: see the log below)"])]
     md += ["", "## Policy decision latency (`bench/policy_bench.py`)", "", *(policy_table(policy) if policy else fenced(by_name["policy decision latency"].output))]

@@ -28,11 +28,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import Result, build_request, run  # noqa: E402
-from overhead_bench import HOST, govproxy_config, upstream  # noqa: E402
-from proxy_bench import fmt, prompt_4k  # noqa: E402
+from loadgen import Result, build_request, run
+from overhead_bench import HOST, govproxy_config, upstream
+from proxy_bench import fmt, prompt_4k
 
-from govproxy.launcher import ProxyProcess, free_port  # noqa: E402
+from govproxy.launcher import ProxyProcess, free_port
 
 HAPROXY_CFG = """\
 global

@@ -106,7 +106,7 @@ def _config(cloud: StandinServer, local: StandinServer) -> dict[str, Any]:
 
 def _govproxy(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in _PROXY_VARS}
-    return subprocess.run([sys.executable, "-m", "govproxy.cli", *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env)
+    return subprocess.run([sys.executable, "-m", "govproxy.cli", *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env, check=False)
 
 
 @contextmanager
@@ -315,7 +315,7 @@ def run_demo(workdir: Path, out: Callable[[str], None] = print) -> int:
             try:
                 step(d)
                 d.results.append((title, True))
-            except Exception as exc:  # a demo step failing must not hide the others
+            except Exception as exc:  # noqa: BLE001 - a demo step failing must not hide the others
                 d.results.append((title, False))
                 out(f"   ✘ {type(exc).__name__}: {textwrap.shorten(str(exc), 300)}")
     passed = sum(ok for _, ok in d.results)

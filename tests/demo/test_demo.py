@@ -22,7 +22,7 @@ _CMD = [sys.executable, "-m", "govproxy.cli", "demo"] if "govproxy.demo" in cli.
 def _run_demo(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("https_proxy", "http_proxy", "all_proxy", "no_proxy")}
     env.pop("SSL_CERT_FILE", None)
-    return subprocess.run([*_CMD, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env)
+    return subprocess.run([*_CMD, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +56,11 @@ def test_the_audit_bundle_verifies_and_the_tampered_copy_does_not(demo_run):
     assert "ERROR CHAIN_BREAK" in proc.stdout and "TAMPERED:" in proc.stdout
     # The kept bundles are real: the verifier, run again by hand, reaches the same verdicts.
     pub = work / "proxy" / "audit" / "keys" / "signing.key.pub"
-    verify = lambda b: subprocess.run([sys.executable, "-m", "govproxy.cli", "audit", "verify", str(work / b), "--pubkey", str(pub)],  # noqa: E731
-                                      capture_output=True, text=True, timeout=60)
+
+    def verify(bundle: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "govproxy.cli", "audit", "verify", str(work / bundle), "--pubkey", str(pub)],
+                              capture_output=True, text=True, timeout=60, check=False)
+
     assert verify("audit-bundle").returncode == 0
     assert verify("audit-bundle-tampered").returncode == 1
     kinds = [json.loads(line)["kind"] for line in (work / "audit-bundle" / "records.jsonl").read_text().splitlines()]
