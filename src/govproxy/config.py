@@ -207,5 +207,31 @@ def settings_from_dict(raw: dict[str, Any], source: str = "<config>") -> Setting
     for gw in settings.gateways:
         if gw.provider not in settings.providers:
             raise ConfigError(f"{source}: gateways: unknown provider {gw.provider!r}")
+    _validate_sections(settings, source)
     return settings
+
+
+def _validate_sections(settings: Settings, source: str) -> None:
+    """Validate each subsystem's section now, so a typo fails at load with file and key.
+
+    The sections stay plain dicts on :class:`Settings` (each subsystem owns its model and
+    builds it where it is used); this only makes their errors arrive early and alike.
+    """
+    from govproxy.audit.config import AuditConfig
+    from govproxy.dlp.config import DlpConfig
+    from govproxy.policy.config import PolicyConfig
+    from govproxy.routing.config import load_routing_settings
+
+    try:
+        DlpConfig.from_section(settings.dlp, source)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    load_routing_settings(settings, source)  # raises ConfigError naming file and key
+    for name, model in (("policy", PolicyConfig), ("audit", AuditConfig)):
+        try:
+            model.model_validate(getattr(settings, name))
+        except ValidationError as exc:
+            raise ConfigError(
+                "\n".join(f"{source}: {name}.{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
+            ) from None
 

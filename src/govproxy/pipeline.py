@@ -192,16 +192,22 @@ class Pipeline:
     def from_settings(cls, settings: Settings, *, live: bool = True) -> Pipeline:
         """``live`` opens the audit log and routing state; dry-run leaves both closed."""
         audit = router = None
+        scanner = None
         if live:
             from govproxy.audit import AuditConfig, AuditLog
             from govproxy.routing import Router
 
             cfg = AuditConfig.model_validate(settings.audit)
+            dlp_cfg = DlpConfig.from_section(settings.dlp)
+            if not (dlp_cfg.hmac_key_file or dlp_cfg.hmac_key_env):
+                # Keyed hashes (the `hash` action, finding correlation) must stay stable
+                # across restarts: keep a generated key beside the audit signing key.
+                scanner = Scanner(dlp_cfg, hmac_key=_persistent_key(cfg.signing_key.parent / "dlp-hmac.key"))
             if not cfg.signing_key.exists():
                 log.warning("govproxy: no audit signing key at %s; generating a new Ed25519 key", cfg.signing_key)
             audit = AuditLog.open(cfg, generate_key=True)
             router = Router(settings)
-        return cls(settings, audit=audit, router=router)
+        return cls(settings, scanner=scanner, audit=audit, router=router)
 
     def close(self) -> None:
         if self.audit is not None:
@@ -556,6 +562,22 @@ class Pipeline:
             await self.audit.append("outcome", rec)
         except Exception as exc:
             log.error("govproxy: outcome record failed: %s", type(exc).__name__)
+
+
+def _persistent_key(path: Path) -> bytes:
+    """Read a 32-byte secret, creating it (mode 0600) on first use."""
+    import os
+    import secrets
+
+    if path.exists():
+        return path.read_bytes().strip()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = secrets.token_hex(32).encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    log.warning("govproxy: generated the DLP hashing key %s (keep it with the audit keys)", path)
+    return key
 
 
 def _compatible_for(endpoint: Any) -> Any:

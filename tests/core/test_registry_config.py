@@ -60,6 +60,11 @@ def test_config_adds_providers_and_overrides_defaults(tmp_path):
         ("- a list\n", "top level must be a mapping"),
         ("proxy: [unclosed\n", "invalid YAML"),
         ("gateways: [{listen_port: 4000, provider: nobody}]\n", "unknown provider"),
+        ("dlp: {default_action: shred}\n", "dlp.default_action"),
+        ("policy: {engine: magic}\n", "policy.engine"),
+        ("audit: {content: everything}\n", "audit.content"),
+        ("routing: {breaker: {failures_to_open: 0}}\n", "routing.breaker.failures_to_open"),
+        ("state: {backend: mongo}\n", "state.backend"),
     ],
 )
 def test_invalid_config_names_file_and_key(tmp_path, text, needle):
