@@ -155,20 +155,21 @@ class AuditLog:
                 "PRAGMA wal_autocheckpoint=0"
             )  # the publisher checkpoints the WAL
             self._load_state()
+            self._keys = (
+                ContentKeyStore(config.resolved_content_keys)
+                if config.content is ContentMode.ENCRYPTED
+                else None
+            )
         except BaseException:
             self._lock.release()
             raise
-        self._keys = (
-            ContentKeyStore(config.resolved_content_keys)
-            if config.content is ContentMode.ENCRYPTED
-            else None
-        )
         self._queue: queue.SimpleQueue[_Pending | _Control] = queue.SimpleQueue()
         self._closed = False
         # Signing I/O (fsync, checkpoint files, checkpoint row, WAL checkpoint) runs on a
         # publisher thread with its own connection, so commits never wait for a disk flush.
         self._publish_queue: queue.SimpleQueue[
             tuple[int, bytes, list[Signer], concurrent.futures.Future[SignedState]]
+            | str
             | None
         ] = queue.SimpleQueue()
         self._inflight: concurrent.futures.Future[SignedState] | None = None
@@ -722,9 +723,9 @@ class AuditLog:
         if last is not None and last.size == size and not extra:
             return last
         if self._rollback:
-            self._pending_since = (
-                None  # re-armed by the next commit; never spin on a refusal
-            )
+            # re-armed by the next commit (never spin on a refusal); keep the WAL bounded
+            self._pending_since = None
+            self._publish_queue.put("wal")
             now = time.monotonic()
             if now - self._last_alarm > 10:
                 self._last_alarm = now
@@ -758,6 +759,12 @@ class AuditLog:
         conn = connect(self.config.path, self.config.synchronous.value)
         try:
             while (job := self._publish_queue.get()) is not None:
+                if isinstance(
+                    job, str
+                ):  # "wal": keep the WAL bounded while signing is refused
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    continue
                 size, root, signers, fut = job
                 try:
                     self._fsync_store()  # only then may a signature vouch for these records
