@@ -382,14 +382,14 @@ class Pipeline:
             self._policy_views[requested] = view
         return view
 
-    def _routing_state(self, tenant: str) -> tuple[dict[str, Any] | None, Any]:
+    def _routing_state(self, tenant: str, providers: Iterable[str]) -> tuple[dict[str, Any] | None, Any]:
         """Circuit health and budget flags for the policy input (one store round trip each)."""
         if self.router is None:
             return None, None
         from govproxy.policy import BudgetState as PolicyBudget
         from govproxy.policy.schema import BudgetFlags, TenantBudget
 
-        names = list(self.settings.providers)
+        names = list(providers)  # only the providers this request's policy can choose among
         health = self.router.breakers.health_many(names)
         states = self.router.budgets.states(tenant, names)
         any_state = next(iter(states.values()))
@@ -410,14 +410,15 @@ class Pipeline:
         mode: Mode,
     ) -> Decision:
         """The decide stage alone: live requests and trail replay both come through here."""
-        health, budget = self._routing_state(llm.identity.tenant)
+        view = self._policy_view(llm.provider)
+        health, budget = self._routing_state(llm.identity.tenant, view.providers)
         pin = build_policy_input(
             llm,
             sensitivity=sensitivity,
             finding_counts=counts,
             categories=categories,
             dlp_error=dlp_error,
-            settings=self._policy_view(llm.provider),
+            settings=view,
             provider_health=health,
             budget_state=budget,
             mode=mode,
