@@ -18,6 +18,7 @@ SUBSYSTEM_CLIS = (
     "govproxy.proxy_cli",
     "govproxy.dryrun",
     "govproxy.replay",
+    "govproxy.standin.cli",
     "govproxy.demo",
     "govproxy.dlp.cli",
     "govproxy.policy.cli",

@@ -140,7 +140,8 @@ def test_eu_tenant_is_rerouted_in_region_with_the_target_providers_own_key(start
 
 
 def test_eu_tenant_without_an_eu_provider_is_denied_with_451(start_proxy, certs, cloud, app_env):
-    proxy = start_proxy({"tenants": {"eu-team": {"residency": ["eu"]}}})  # no MISTRAL_API_KEY: nothing usable in the EU
+    # No MISTRAL_API_KEY and no local model for this tenant: nothing usable in the EU.
+    proxy = start_proxy({"tenants": {"eu-team": {"residency": ["eu"], "deny_providers": ["local"]}}})
     app_env(proxy, certs)
     ac = anthropic.Anthropic(api_key="k", max_retries=0, default_headers={"X-Govproxy-Tenant": "eu-team"})
     with pytest.raises(anthropic.APIStatusError) as err:
