@@ -203,8 +203,6 @@ class Pipeline:
                 # Keyed hashes (the `hash` action, finding correlation) must stay stable
                 # across restarts: keep a generated key beside the audit signing key.
                 scanner = Scanner(dlp_cfg, hmac_key=_persistent_key(cfg.signing_key.parent / "dlp-hmac.key"))
-            if not cfg.signing_key.exists():
-                log.warning("govproxy: no audit signing key at %s; generating a new Ed25519 key", cfg.signing_key)
             audit = AuditLog.open(cfg, generate_key=True)
             router = Router(settings)
         return cls(settings, scanner=scanner, audit=audit, router=router)

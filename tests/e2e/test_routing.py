@@ -75,6 +75,9 @@ def test_openai_sdk_rerouted_to_anthropic_format_target_with_tool_calls(start_pr
     del bundle
 
 
+ANTHROPIC_WEATHER = {"name": "get_weather", "description": "weather for a city", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_anthropic_sdk_rerouted_to_openai_format_target(start_proxy, certs, cloud, app_env, stream):
     proxy = start_proxy({**EU, "providers": {"openai": {"region": "eu"}}}, env={"OPENAI_API_KEY": "oai-key"})
@@ -92,6 +95,33 @@ def test_anthropic_sdk_rerouted_to_openai_format_target(start_proxy, certs, clou
     assert seen.sni == "api.openai.com" and seen.path == "/v1/chat/completions"
     assert seen.header("authorization") == "Bearer oai-key" and seen.header("x-api-key") is None
     assert seen.json()["messages"][0] == {"role": "system", "content": "be brief"}
+    assert seen.json()["model"] == "gpt-4o"  # the openai provider's default model for rerouted requests
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_anthropic_sdk_tool_use_through_an_openai_format_target(start_proxy, certs, cloud, app_env, stream):
+    proxy = start_proxy({**EU, "providers": {"openai": {"region": "eu"}}}, env={"OPENAI_API_KEY": "oai-key"})
+    app_env(proxy, certs)
+    ac = anthropic.Anthropic(api_key="sk-ant-caller", max_retries=0, default_headers={"X-Govproxy-Tenant": "eu-team"})
+    kwargs = dict(model="claude-sonnet-4-5", max_tokens=100, tools=[ANTHROPIC_WEATHER], messages=[{"role": "user", "content": "please call tool for Oslo"}])
+    if stream:
+        with ac.messages.stream(**kwargs) as s:
+            final = s.get_final_message()
+    else:
+        final = ac.messages.create(**kwargs)
+    uses = [b for b in final.content if b.type == "tool_use"]
+    assert final.stop_reason == "tool_use" and uses and uses[0].name == "get_weather" and isinstance(uses[0].input, dict)
+    sent = cloud.last_request().json()
+    assert sent["tools"][0]["function"]["name"] == "get_weather"
+    # The tool result goes back the same way and reaches the OpenAI-format target as a tool message.
+    follow = ac.messages.create(
+        model="claude-sonnet-4-5", max_tokens=100, tools=[ANTHROPIC_WEATHER],
+        messages=[kwargs["messages"][0], {"role": "assistant", "content": [u.model_dump() for u in uses]},
+                  {"role": "user", "content": [{"type": "tool_result", "tool_use_id": uses[0].id, "content": "sunny, 21C"}]}],
+    )
+    assert "sunny, 21C" in follow.content[0].text
+    tool_msgs = [m for m in cloud.last_request().json()["messages"] if m["role"] == "tool"]
+    assert tool_msgs and "sunny, 21C" in json.dumps(tool_msgs[0])
 
 
 def test_openai_sdk_rerouted_to_local_openai_compatible_model_streaming(shared_proxy, certs, cloud, local, app_env):
@@ -235,6 +265,23 @@ def redis_url(tmp_path):
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(10)
+
+
+def test_two_instances_share_circuit_state_through_redis(start_proxy, certs, cloud, app_env, redis_url):
+    overrides = {"proxy": {"failover": True}, "state": {"backend": "redis", "redis_url": redis_url},
+                 "routing": {"breaker": {"failures_to_open": 2, "cooldown_s": 60}, "failover": {"retry_backoff_s": 0.0}}}
+    a = start_eu(start_proxy, cloud, overrides, name="a")
+    b = start_eu(start_proxy, cloud, overrides, name="b")
+    cloud.set_fault(kind="status", status=503, model="model-a")
+    bundle_a = app_env(a, certs)
+    for _ in range(3):
+        eu_client(a, bundle_a).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+    assert sum(r.json()["model"] == "model-a" for r in cloud.requests) == 2  # instance a opened the circuit
+    cloud.reset()
+    bundle_b = app_env(b, certs)
+    for _ in range(3):
+        eu_client(b, bundle_b).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "y"}])
+    assert [r.json()["model"] for r in cloud.requests] == ["model-b"] * 3  # instance b never tried the open circuit
 
 
 def test_two_instances_share_one_budget_through_redis(start_proxy, certs, cloud, app_env, redis_url):

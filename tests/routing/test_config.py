@@ -52,7 +52,7 @@ def test_yaml_sections_are_read(tmp_path: Path) -> None:
 )
 def test_bad_values_name_the_key(raw: dict, needle: str) -> None:
     with pytest.raises(ConfigError) as err:
-        load_routing_settings(settings_from_dict(raw), source="x.yaml")
+        load_routing_settings(settings_from_dict(raw, source="x.yaml"), source="x.yaml")  # settings_from_dict validates sections early
     assert needle in str(err.value)
     assert "x.yaml" in str(err.value)
 
