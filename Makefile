@@ -18,4 +18,4 @@ test-all: venv
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: venv
-	.venv/bin/python bench/run_all
+	bench/run_all
