@@ -501,6 +501,9 @@ class Pipeline:
         """Text for the audit content modes: redacted text, or the original for encrypted storage."""
         if plan.llm is None:
             return {}
+        # audit.content (config) is the operator's ceiling; a policy obligation can only lower it.
+        if plan.decision is not None and plan.decision.obligations.audit_content == "none":
+            return {}
         texts = [s.text for s in plan.llm.texts]
         red = plan.redacted_texts if plan.redacted_texts is not None else (texts if not (plan.scan and plan.scan.findings) else None)
         out: dict[str, Any] = {"original": {str(i): t for i, t in enumerate(texts)}}
