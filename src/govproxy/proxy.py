@@ -7,6 +7,7 @@ returned plan to the flow. Everything that decides lives in the pipeline.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import ssl
@@ -59,6 +60,7 @@ class GovProxy:
         self._conn_identity: dict[str, AuthResult] = {}
         self._resolve: dict[tuple[str, int], tuple[str, int]] = {}
         self.relay: Relay | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -94,6 +96,8 @@ class GovProxy:
 
     async def done(self) -> None:
         """Shutdown: sign the final audit checkpoint and release the policy engine."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=10)  # outcome records still being written
         if self.relay is not None:
             await self.relay.close()
             self.relay = None
@@ -303,7 +307,7 @@ class GovProxy:
                 usage = side.usage_of(body)
         started = flow.metadata.get(STARTED_KEY, time.monotonic())
         raw = resp.raw_content if not resp.stream else None
-        await self._pl().record_outcome(
+        self._background(self._pl().record_outcome(
             plan,
             status=resp.status_code,
             usage=usage,
@@ -312,22 +316,28 @@ class GovProxy:
             provider=flow.metadata.get(PROVIDER_KEY),
             failovers=flow.metadata.get(FAILOVERS_KEY, 0),
             via_relay=RELAY_KEY in flow.metadata,
-        )
+        ))
 
     async def error(self, flow: http.HTTPFlow) -> None:
         plan: Plan | None = flow.metadata.get(PLAN_KEY)
         if plan is None or plan.action != "forward":
             return
         started = flow.metadata.get(STARTED_KEY, time.monotonic())
-        await self._pl().record_outcome(
+        self._background(self._pl().record_outcome(
             plan,
             status=flow.response.status_code if flow.response else None,
             usage=None,
             latency_ms=int((time.monotonic() - started) * 1000),
             error="upstream_error",
-        )
+        ))
 
     # --- helpers -------------------------------------------------------------------------
+
+    def _background(self, coro: Any) -> None:
+        """Outcome records need not delay the response: the decision record already made it durable."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _upstream_verify(self) -> ssl.SSLContext | bool:
         """The relay verifies upstreams exactly as mitmproxy's own connections do."""
