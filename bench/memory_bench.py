@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 import tempfile
 import time
@@ -35,6 +36,18 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+MERKLE_BYTES_PER_RECORD = 64  # the audit log keeps every tree level in memory: 32 B per leaf + 32 B per leaf above
+
+
+def audit_records(db: Path) -> int:
+    """Records in the running proxy's audit store (read-only; WAL lets us read while it writes)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return int(con.execute("SELECT count(*) FROM records").fetchone()[0])
+    finally:
+        con.close()
 
 
 def main() -> int:
@@ -72,6 +85,8 @@ def main() -> int:
             t0 = time.monotonic()
             errors = sum(drive(args.warmup // len(kinds), i)[0] for i in range(len(kinds)))
             warm = rss_mb(pid)
+            db = work / "audit" / "govproxy.db"
+            warm_records = audit_records(db)
             print(f"RSS at start {start_rss:.1f} MB, after {args.warmup} warm-up requests {warm:.1f} MB", flush=True)
             done = 0
             i = 0
@@ -84,6 +99,7 @@ def main() -> int:
                 i += 1
                 samples.append({"requests": done, "rss_mb": rss_mb(pid), "elapsed_s": time.monotonic() - t0})
                 print(f"  {done:>7} requests  RSS {samples[-1]['rss_mb']:7.1f} MB  ({samples[-1]['elapsed_s']:.0f} s)", flush=True)
+            records = audit_records(db) - warm_records
             if errors:
                 # Name what the failures were (the load generator only counts them).
                 noted = [ln.strip() for ln in gp.output.splitlines() if any(w in ln.lower() for w in ("error", "warn", "exception", "timeout"))]
@@ -93,11 +109,17 @@ def main() -> int:
     end = samples[-1]["rss_mb"]
     growth = (end - warm) / warm * 100
     peak = max(s["rss_mb"] for s in samples)
+    # Growth the audit trail's in-memory Merkle tree accounts for by design (it grows with the
+    # store, not with traffic left behind); reported so the remainder can be judged separately.
+    merkle_mb = records * MERKLE_BYTES_PER_RECORD / 2**20
+    rest = (end - warm - merkle_mb) / warm * 100
     print(f"\nafter warm-up {warm:.1f} MB, end {end:.1f} MB, peak {peak:.1f} MB: growth {growth:+.1f} % (target ≤ 10 %), errors {errors}")
+    print(f"audit records appended after warm-up: {records:,}; their in-memory Merkle tree ≈ {merkle_mb:.1f} MB "
+          f"({MERKLE_BYTES_PER_RECORD} B/record); growth without it {rest:+.1f} %")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "start_mb": start_rss, "warm_mb": warm, "end_mb": end, "peak_mb": peak, "growth_pct": growth,
-            "requests": done, "warmup": args.warmup, "clients": args.clients, "errors": errors, "samples": samples,
+            "requests": done, "warmup": args.warmup, "audit_records": records, "merkle_mb": merkle_mb, "growth_without_merkle_pct": rest, "clients": args.clients, "errors": errors, "samples": samples,
         }, indent=2))
     return 0
 
