@@ -44,6 +44,7 @@ log = logging.getLogger("govproxy.pipeline")
 
 Mode = Literal["proxy", "gateway", "dry-run", "replay"]
 SENSITIVITY_HEADER = "x-govproxy-sensitivity"
+STATE_CACHE_S = 0.25  # how stale budget/circuit flags may be (other instances' changes show up within this)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +188,9 @@ class Pipeline:
         self.audit = audit
         self.router = router
         self._policy_views: dict[str, Settings] = {}
+        # (tenant, providers) -> (expiry, health, budget): the store is read at most every
+        # STATE_CACHE_S per key; this process's own usage and breaker changes invalidate it.
+        self._state_cache: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any], Any]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, *, live: bool = True) -> Pipeline:
@@ -357,6 +361,7 @@ class Pipeline:
         try:
             if error is not None or status is None or status >= 500:
                 self.router.breakers.record_failure(provider)
+                self._state_changed()
             elif status == 429:
                 if self.router.config.routing.breaker.count_429:
                     self.router.breakers.record_failure(provider)
@@ -387,7 +392,12 @@ class Pipeline:
         from govproxy.policy import BudgetState as PolicyBudget
         from govproxy.policy.schema import BudgetFlags, TenantBudget
 
-        names = list(providers)  # only the providers this request's policy can choose among
+        names = tuple(providers)  # only the providers this request's policy can choose among
+        key = (tenant, names)
+        now = time.monotonic()
+        hit = self._state_cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1], hit[2]
         health = self.router.breakers.health_many(names)
         states = self.router.budgets.states(tenant, names)
         any_state = next(iter(states.values()))
@@ -395,7 +405,18 @@ class Pipeline:
             tenant=TenantBudget(exhausted=any_state.tenant.exhausted, warn=any_state.tenant.warn),
             providers={n: BudgetFlags(exhausted=s.provider.exhausted, warn=s.provider.warn) for n, s in states.items()},
         )
+        if len(self._state_cache) > 4096:
+            self._state_cache.clear()
+        self._state_cache[key] = (now + STATE_CACHE_S, dict(health), budget)
         return dict(health), budget
+
+    def _state_changed(self, tenant: str | None = None) -> None:
+        """Local usage or a circuit transition: the next decision must read fresh state."""
+        if tenant is None:
+            self._state_cache.clear()
+        else:
+            for k in [k for k in self._state_cache if k[0] == tenant]:
+                self._state_cache.pop(k, None)
 
     async def decide(
         self,
@@ -540,8 +561,9 @@ class Pipeline:
 
             u = Usage(usage[0], usage[1]) if usage else Usage(plan.llm.token_estimate, 0, estimated=True)
             try:
-                cost = self.router.record_usage(tenant=plan.llm.identity.tenant, provider=target or "", model=model, usage=u, request_id=plan.request_id)
+                cost = self.router.record_usage(tenant=plan.llm.identity.tenant, provider=target or "", model=model, usage=u)
                 cost_micro = cost.usd_micro
+                self._state_changed(plan.llm.identity.tenant)
             except Exception as exc:  # budgets are advisory after the fact; the record still gets written
                 log.warning("govproxy: usage accounting failed: %s", type(exc).__name__)
         if self.audit is None:

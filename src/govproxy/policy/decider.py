@@ -233,7 +233,7 @@ class PolicyDecider:
         key = self._cache_key(policy_input, payload)
         cached = self._cached(key)
         if cached is not None and self.shadow_engine is None:
-            return self._finish(cached.model_copy(deep=True))
+            return self._finish(cached.model_copy())  # shallow: decisions are never mutated downstream
         try:
             raw = self.engine.evaluate_json_sync(payload, self.timeout)  # type: ignore[attr-defined]
             decision = _validate(raw, policy_input, self.engine.name, self.engine.bundle_hash)
@@ -250,7 +250,7 @@ class PolicyDecider:
         key = self._cache_key(policy_input, payload)
         cached = self._cached(key)
         if cached is not None and self.shadow_engine is None:
-            return self._finish(cached.model_copy(deep=True))
+            return self._finish(cached.model_copy())  # shallow: decisions are never mutated downstream
         try:
             raw = await self.engine.evaluate_json(payload, self.timeout)  # type: ignore[attr-defined]
             decision = _validate(raw, policy_input, self.engine.name, self.engine.bundle_hash)
