@@ -65,10 +65,6 @@ class GovProxy:
     # --- lifecycle -----------------------------------------------------------------------
 
     def load(self, loader: Any) -> None:
-        import os as _os
-
-        if _os.environ.get("GOVPROXY_SWITCH_INTERVAL"):
-            sys.setswitchinterval(float(_os.environ["GOVPROXY_SWITCH_INTERVAL"]))
         # httpx logs every request URL at INFO; URLs can carry keys (Gemini's ?key=).
         logging.getLogger("httpx").setLevel(logging.WARNING)
         logging.getLogger("httpcore").setLevel(logging.WARNING)
