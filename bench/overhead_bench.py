@@ -62,6 +62,18 @@ def govproxy_config(port: int, work: Path) -> dict[str, Any]:
     }
 
 
+def failure_summary(log: str) -> str:
+    """Why requests failed, from the proxy's log (the load generator only counts non-200s)."""
+    lines = [ln for ln in log.splitlines() if any(w in ln.lower() for w in ("error", "warn", "timeout", "exception"))]
+    kinds: dict[str, int] = {}
+    for ln in lines:
+        key = ln.split("]", 1)[-1].split(";")[0].strip()[:90]
+        kinds[key] = kinds.get(key, 0) + 1
+    if not kinds:
+        return "proxy log: no errors, warnings or timeouts"
+    return "proxy log: " + "; ".join(f"{n} x {k}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
+
+
 def check_reroute(proxy_url: str, proxy_ca: str, port: int, upstream_ca: str) -> None:
     """Refuse to report a "rerouted" figure unless one such request really reached the EU provider."""
     control = StandinClient(f"https://{HOST}:{port}", ca_file=upstream_ca)
@@ -108,6 +120,7 @@ def main() -> int:
             scenario("govproxy (PII pseudonymised)", ("127.0.0.1", gp.port), gp_ca, pii)
             check_reroute(gp.url, gp_ca, port, cafile)
             scenario("govproxy (rerouted, EU tenant)", ("127.0.0.1", gp.port), gp_ca, reroute)
+            print(failure_summary(gp.output), flush=True)
 
     by = {(r.name, r.clients): r for r in results}
     print("\nratios govproxy / bare mitmdump")

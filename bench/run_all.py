@@ -263,13 +263,18 @@ def main() -> int:
         "",
     ]
     md += proxy_table(overhead) if overhead else ["(no results: see the log below)"]
+    md += ["", "*errors* counts non-200 responses. " + " ".join(
+        ln.strip() for ln in by_name["proxy overhead"].output.splitlines() if ln.startswith("proxy log:"))]
     md += ["", "## Scale-out: 1 vs 2 govproxy instances behind HAProxy (TCP mode)", "",
            ("HAProxy on loopback in TCP mode, round robin per connection; it never sees inside the TLS tunnels. "
            "Clean 4 KB prompt, 8 concurrent clients (`bench/scaleout_bench.py`). On 2 cores the load generator, "
            "the stand-in and the balancer compete with the proxies for the same CPUs, so a second instance can only "
            "turn the idle share of the cores into throughput."), ""]
     md += scaleout_table(scaleout) if scaleout else ["(no results: see the log below)"]
-    md += ["", f"## Memory over {mem_n:,} requests", "", *(memory_table(memory) if memory else ["(no results: see the log below)"])]
+    md += ["", *[f"- {ln.strip()}" for ln in by_name["scale-out"].output.splitlines() if ln.startswith("instance ")]]
+    md += ["", f"## Memory over {mem_n:,} requests", "", *(memory_table(memory) if memory else ["(no results: see the log below)"]),
+           "", "The memory run's own output (it names the cause of any non-200 responses from the proxy's log):", "",
+           *fenced(by_name["memory"].output)]
     md += ["", "## Policy decision latency (`bench/policy_bench.py`)", "", *(policy_table(policy) if policy else fenced(by_name["policy decision latency"].output))]
     for name, script in (("DLP throughput", "dlp_speed.py"), ("audit", "audit_bench.py"), ("translation", "translate_bench.py"), ("routing", "routing_bench.py")):
         title = {"audit": "Audit: appends/s, added latency, verification speed", "translation": "Translation", "routing": "Routing",

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import Result, build_request, run
-from overhead_bench import HOST, govproxy_config, upstream
+from overhead_bench import HOST, failure_summary, govproxy_config, upstream
 from proxy_bench import fmt, prompt_4k
 
 from govproxy.launcher import ProxyProcess, free_port
@@ -109,6 +109,7 @@ def main() -> int:
                 row("1 govproxy behind HAProxy", hp)
             with haproxy(work, [gp1.port, gp2.port]) as hp:
                 row("2 govproxy behind HAProxy", hp)
+            print(f"instance 1 {failure_summary(gp1.output)}\ninstance 2 {failure_summary(gp2.output)}", flush=True)
     one, two = results[0], results[-1]
     print(f"\n2 instances / 1 instance: throughput {two.rps / one.rps:.2f}x, p50 {two.p50:.2f} vs {one.p50:.2f} ms")
     if args.json:
