@@ -113,6 +113,7 @@ def run_load(
     url: str = CHAT,
     during: Callable[[], None] | None = None,
     keepalive: bool = False,
+    stream: bool = False,
 ) -> list[Sent]:
     """Bounded load: ``threads`` × ``per_thread`` chat requests, every ``critical_every``-th
     carrying a private key. Each prompt holds a unique marker so the stand-in's record can
@@ -133,7 +134,7 @@ def run_load(
                 s = Sent(marker, critical)
                 t0 = time.monotonic()
                 try:
-                    r = c.post(url, json=chat_body(text), headers={"authorization": "Bearer sk-load"})
+                    r = c.post(url, json=chat_body(text, **({"stream": True} if stream else {})), headers={"authorization": "Bearer sk-load"})
                     s.status, s.request_id = r.status_code, r.headers.get("x-govproxy-request-id")
                 except httpx.HTTPError as exc:
                     s.error = type(exc).__name__

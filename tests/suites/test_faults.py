@@ -81,15 +81,17 @@ UPSTREAM_FAULTS = {
     "reset": {"kind": "reset"},
     "reset_mid_stream": {"kind": "reset_mid_stream", "after_chunks": 1},
     "garbage": {"kind": "garbage"},
+    "sse_reset_mid_stream": {"kind": "reset_mid_stream", "after_chunks": 2},
+    "sse_stall_mid_stream": {"kind": "stall_mid_stream", "after_chunks": 2},
     "status_500": {"kind": "status", "status": 500},
 }
 
 
-@pytest.mark.parametrize("name", [n if n in ("hang", "reset_mid_stream") else pytest.param(n, marks=pytest.mark.slow) for n in UPSTREAM_FAULTS])
+@pytest.mark.parametrize("name", [n if n in ("hang", "sse_reset_mid_stream") else pytest.param(n, marks=pytest.mark.slow) for n in UPSTREAM_FAULTS])
 def test_upstream_fault_under_load_direct_path(name, direct_proxy, certs, cloud, local):
     bundle = trust_bundle(direct_proxy, certs)
     cloud.set_fault(times=6, **UPSTREAM_FAULTS[name])
-    results = run_load(direct_proxy, bundle, threads=3, per_thread=30, timeout=DIRECT_BOUND_S + 10, tag=f"up-{name}")
+    results = run_load(direct_proxy, bundle, threads=3, per_thread=30, timeout=DIRECT_BOUND_S + 10, tag=f"up-{name}", stream=name.startswith("sse_"))
     assert_invariants(direct_proxy, results, [cloud, local], bound_s=DIRECT_BOUND_S)
     failed = [s for s in results if s.status is None or s.status >= 500]
     assert 1 <= len(failed) <= 6, [(s.status, s.error) for s in failed]  # exactly the faulted ones fail
