@@ -11,7 +11,6 @@ with the key store shows them, the bytes on disk do not.
 
 from __future__ import annotations
 
-import json
 import random
 import string
 from pathlib import Path
@@ -49,6 +48,8 @@ class Canaries:
         self.bearer = f"sk-canarybearer{_rand(20)}"
         self.x_api_key = f"sk-ant-canary{_rand(20)}"
         self.gemini_key = f"AIzaCanary{_rand(25)}"
+        self.plain = f"canaryplain{_rand(16)}"  # no format DLP knows: the request stays internal, its text is stored
+        self.allowed_request_id = ""
 
     @property
     def prompt(self) -> str:
@@ -65,7 +66,7 @@ class Canaries:
         c = self.card
         out = {
             "email": self.email, "api_key": self.api_key, "card": c, "card_spaced": f"{c[:4]} {c[4:8]} {c[8:12]} {c[12:]}",
-            "bearer": self.bearer, "x_api_key": self.x_api_key, "gemini_key": self.gemini_key,
+            "bearer": self.bearer, "x_api_key": self.x_api_key, "gemini_key": self.gemini_key, "plain": self.plain,
         }
         return {k: v.encode() for k, v in out.items()}
 
@@ -89,6 +90,9 @@ def _drive_every_path(proxy: ProxyProcess, bundle: Path, cloud, local, c: Canari
     auth = {"authorization": f"Bearer {c.bearer}"}
     with client(proxy, bundle, limits=httpx.Limits(max_keepalive_connections=0)) as h:
         seen["allowed"] = h.post(CHAT, json=chat_body(c.prompt), headers=auth).status_code
+        plain = h.post(CHAT, json=chat_body(f"Remember the word {c.plain} for later."), headers=auth)
+        seen["allowed_plain"] = plain.status_code
+        c.allowed_request_id = plain.headers.get("x-govproxy-request-id", "")
         seen["allowed_stream"] = h.post(CHAT, json=chat_body(c.prompt, stream=True), headers=auth).status_code
         seen["denied"] = h.post(CHAT, json=chat_body(c.prompt), headers={**auth, "X-Govproxy-Tenant": "no-gpt"}).status_code
         seen["rerouted"] = h.post(CHAT, json=chat_body(c.secret_prompt), headers=auth).status_code
@@ -134,7 +138,7 @@ def leak_run(start_proxy, certs, cloud, local, tmp_path, request):
 
 
 def _paths_were_exercised(statuses: dict[str, int], cloud) -> None:
-    assert statuses["allowed"] == 200 and statuses["allowed_stream"] == 200
+    assert statuses["allowed"] == 200 and statuses["allowed_stream"] == 200 and statuses["allowed_plain"] == 200
     assert statuses["rerouted"] == 200 and statuses["rerouted_key"] == 200
     assert statuses["denied"] == 403
     assert statuses["failed_over"] == 200
@@ -174,18 +178,19 @@ def test_encrypted_content_holds_canaries_only_inside_ciphertext(leak_run, cloud
     blobs["/metrics"] = metrics.encode()
     assert not _hits(blobs, needles), _hits(blobs, needles)
 
-    # the allowed request's original text is recoverable with the key store, and only with it
-    records = [json.loads(line) for line in (export / "records.jsonl").read_text().splitlines()]
-    first = next(r for r in records if r.get("kind") == "decision")
-    seq = str(first.get("seq", 0))
+    # PII-bearing requests keep no content at all (policy obligation audit_content=none for
+    # confidential/critical); an internal request's original text is kept encrypted: recoverable
+    # with the key store, and only with it
+    seq = canaries.allowed_request_id  # `audit show` takes a seq or a request id
+    assert seq
     plain = cli("audit", "show", seq, "--config", str(proxy.config_path), cwd=proxy.workdir)
     assert plain.returncode == 0, plain.stderr
-    assert canaries.email not in plain.stdout
+    assert canaries.plain not in plain.stdout and '"encrypted"' in plain.stdout
     dec = cli("audit", "show", seq, "--config", str(proxy.config_path), "--decrypt", cwd=proxy.workdir)
     assert dec.returncode == 0, dec.stderr
-    assert canaries.email in dec.stdout and canaries.needles()["card_spaced"].decode() in dec.stdout
+    assert canaries.plain in dec.stdout
     # without the key store the same command cannot decrypt
     for p in audit_db(proxy).parent.glob("*content-keys*"):
         p.rename(p.with_name(p.name + ".moved"))
     nokeys = cli("audit", "show", seq, "--config", str(proxy.config_path), "--decrypt", cwd=proxy.workdir)
-    assert canaries.email not in nokeys.stdout and canaries.email not in nokeys.stderr
+    assert canaries.plain not in nokeys.stdout and canaries.plain not in nokeys.stderr
