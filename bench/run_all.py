@@ -69,7 +69,10 @@ def machine() -> dict[str, str]:
     hap = shutil.which("haproxy") or "/usr/sbin/haproxy"
     hap_version = subprocess.run([hap, "-v"], capture_output=True, text=True, check=False).stdout.splitlines()[0] if Path(hap).exists() else "not installed"
     mem_kb = next((int(ln.split()[1]) for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal:")), 0)
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src"], capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()
     return {
+        "code": f"commit {head or 'unknown'}" + (" plus uncommitted changes under src/" if dirty else ""),
         "cores (nproc)": str(os.cpu_count()),
         "CPU": cpu,
         "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
