@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import ssl
 import sys
 import time
@@ -43,6 +44,7 @@ FAILOVERS_KEY = "govproxy.failovers"
 STREAM_KEY = "govproxy.stream"
 STARTED_KEY = "govproxy.started"
 _HOP_BY_HOP_AUTH = "proxy-authorization"
+_CONTROL_CHARS = re.compile(r"[\r\n\x00]")
 
 
 def ca_cert_path(confdir: str) -> Path:
@@ -59,6 +61,7 @@ class GovProxy:
         # Identity proven on a CONNECT applies to every request inside that tunnel.
         self._conn_identity: dict[str, AuthResult] = {}
         self._resolve: dict[tuple[str, int], tuple[str, int]] = {}
+        self._pinned: dict[str, tuple[str, int]] = {}
         self.relay: Relay | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -151,7 +154,23 @@ class GovProxy:
             host, port = data.server.address
             pinned = self._resolve.get((host.lower(), port))
             if pinned:
+                self._pinned[data.server.id] = data.server.address
                 data.server.address = pinned
+
+    def server_connected(self, data: server_hooks.ServerConnectionHookData) -> None:
+        """Give a pinned connection its name back, so later requests to that host reuse it.
+
+        mitmproxy matches reusable connections by ``address``; left at the pinned IP, every
+        request would open a new connection (and stall at the per-destination limit).
+        """
+        original = self._pinned.pop(data.server.id, None)
+        if original is not None:
+            # mitmproxy guards `address` on open connections; here it is only the name used
+            # for matching and display (the socket is already connected to the pin).
+            object.__setattr__(data.server, "address", original)
+
+    def server_connect_error(self, data: server_hooks.ServerConnectionHookData) -> None:
+        self._pinned.pop(data.server.id, None)
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         auth = self._authenticate(flow.request.headers.get(_HOP_BY_HOP_AUTH))
@@ -184,6 +203,13 @@ class GovProxy:
             return  # not LLM traffic: untouched
         if _HOP_BY_HOP_AUTH in req.headers:
             del req.headers[_HOP_BY_HOP_AUTH]
+        bad = next((k for k, v in req.headers.items(multi=True) if _CONTROL_CHARS.search(v) or _CONTROL_CHARS.search(k)), None)
+        if bad is not None:
+            # RFC 9110 5.5: CR, LF and NUL are invalid in field values; forwarding them could
+            # let a lenient upstream split headers. Refused, never forwarded.
+            err = error_response(match.config.kind, 400, f"govproxy: header {bad[:40]!r} contains control characters", "bad_request")
+            flow.response = http.Response.make(err.status, err.body, err.headers)
+            return
         identity = self._identity(flow, auth)
         seen_headers = tuple((k, v) for k, v in req.headers.items(multi=True))
         for name in [k for k in req.headers if k.lower().startswith(CONTROL_HEADER_PREFIX)]:

@@ -124,6 +124,8 @@ def test_unknown_path_on_known_host_is_still_recognised_and_scanned():
         (b"\xff\xfe{}", "application/json", "not UTF-8"),
         (b"[1,2]", "application/json", "must be an object"),
         (b"hello", "text/plain", "unexpected content type"),
+        (b'{"model": "m", "messages": 5}', "application/json", "'messages' must be an array"),
+        (b'{"model": "m", "messages": {"role": "user"}}', "application/json", "'messages' must be an array"),
         (b"[" * 100000 + b"]" * 100000, "application/json", "JSON"),
     ],
 )

@@ -76,16 +76,12 @@ def test_fuzz_corpus_gets_defined_answers_and_the_proxy_stays_up(fuzz_proxy, tls
     assert verify_store(fuzz_proxy).returncode == 0
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a chat body whose 'messages' is a number makes the OpenAI parser raise TypeError "
-                   "('int' object is not iterable); the pipeline fails closed with 500 govproxy_error instead of 400")
 @pytest.mark.parametrize("messages", [5, 1.5, True])
 def test_non_list_messages_get_400_not_an_internal_error(fuzz_proxy, tls_ctx, messages):
     r = send_raw(fuzz_proxy.port, _req(_dump({"model": "gpt-4o", "messages": messages})), tls_ctx, timeout=CASE_TIMEOUT_S)
     assert r.status is not None and 400 <= r.status < 500, (r.status, r.body[:200])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: header values holding a bare CR or NUL are accepted and forwarded verbatim upstream "
-                   "(RFC 9110 §5.5: reject or replace with SP); a lenient upstream may split on CR (header injection)")
 @pytest.mark.parametrize("value", [b"a\rb", b"a\x00b", b"a\rX-Injected: 1"])
 def test_control_characters_in_header_values_are_refused(fuzz_proxy, tls_ctx, cloud, value):
     raw = _req(_dump({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}))
@@ -105,9 +101,9 @@ def test_typed_placeholders_never_return_another_requests_values(fuzz_proxy, cer
     a_ok: list[bool] = []
 
     def victim(email: str) -> None:
-        with client(fuzz_proxy, bundle, timeout=60) as c:
-            with c.stream("POST", CHAT, json=chat_body(f"My address is {email}. Repeat it.", stream=True), headers={"authorization": "Bearer a"}) as r:
-                text = "".join(r.iter_text())
+        with client(fuzz_proxy, bundle, timeout=60) as c, \
+                c.stream("POST", CHAT, json=chat_body(f"My address is {email}. Repeat it.", stream=True), headers={"authorization": "Bearer a"}) as r:
+            text = "".join(r.iter_text())
         a_ok.append(email in text)  # A itself gets its value back
 
     def attacker(i: int) -> None:

@@ -9,6 +9,9 @@ carries the per-decision deadline.
 
 from __future__ import annotations
 
+import threading
+import time
+
 import json
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ class OpaEngine:
         package = decision_path.strip("/").rsplit("/", 1)[0]
         self._ignore_url = f"{opa_url.rstrip('/')}/v1/data/{package}/cache_ignore"
         self._cache_ignore: tuple[str, ...] | None = None
+        self._ignore_fetch: threading.Thread | None = None
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._async: httpx.AsyncClient | None = None
         self._async_loop: Any = None
@@ -48,18 +52,32 @@ class OpaEngine:
 
     @property
     def cache_ignore(self) -> tuple[str, ...]:
-        """Asked of the server once (the policy set's list of input fields it does not read)."""
+        """The policy set's list of input fields it does not read, asked of the server.
+
+        Never asked on the request path: a background thread fetches it (and retries while
+        OPA does not answer); until then the conservative default applies.
+        """
+        from govproxy.policy.embedded import DEFAULT_CACHE_IGNORE
+
+        if self._cache_ignore is not None:
+            return self._cache_ignore
+        if self._ignore_fetch is None or not self._ignore_fetch.is_alive():
+            self._ignore_fetch = threading.Thread(target=self._fetch_cache_ignore, name="govproxy-opa-cache-ignore", daemon=True)
+            self._ignore_fetch.start()
+        return DEFAULT_CACHE_IGNORE
+
+    def _fetch_cache_ignore(self) -> None:
         from govproxy.policy.embedded import DEFAULT_CACHE_IGNORE, valid_cache_ignore
 
-        if self._cache_ignore is None:
+        for attempt in range(60):
             try:
-                resp = self._sync.post(self._ignore_url, content=b"{}", timeout=1.0,
-                                       headers={"content-type": "application/json"})
+                resp = self._sync.post(self._ignore_url, content=b"{}", timeout=1.0, headers={"content-type": "application/json"})
                 value = resp.json().get("result") if resp.status_code == 200 else None
             except (httpx.HTTPError, ValueError, AttributeError):
-                return DEFAULT_CACHE_IGNORE  # not cached: ask again once OPA answers
+                time.sleep(min(30.0, 0.5 * 2**attempt))
+                continue
             self._cache_ignore = valid_cache_ignore(value) or DEFAULT_CACHE_IGNORE
-        return self._cache_ignore
+            return
 
     def _body(self, input_json: bytes) -> bytes:
         return b'{"input":' + input_json + b"}"

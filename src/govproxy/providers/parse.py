@@ -91,13 +91,18 @@ def _openai_content(c: _Collector, role: TextRole, content: Any, *base: str | in
                         c.add(role, part[key], *base, i, key)
 
 
+def _list(value: Any) -> list[Any]:
+    """A field that should be a list; anything else (a number, a string, an object) is no items."""
+    return value if isinstance(value, list) else []
+
+
 def _openai_chat(body: dict[str, Any], c: _Collector) -> None:
-    for i, msg in enumerate(body.get("messages") or []):
+    for i, msg in enumerate(_list(body.get("messages"))):
         if not isinstance(msg, dict):
             continue
         role = _role(msg.get("role"))
         _openai_content(c, role, msg.get("content"), "messages", i, "content")
-        for j, call in enumerate(msg.get("tool_calls") or []):
+        for j, call in enumerate(_list(msg.get("tool_calls"))):
             fn = call.get("function") if isinstance(call, dict) else None
             if isinstance(fn, dict):
                 c.add(TextRole.TOOL_CALL, fn.get("arguments"), "messages", i, "tool_calls", j, "function", "arguments")
@@ -112,7 +117,7 @@ def _openai_responses(body: dict[str, Any], c: _Collector) -> None:
     if isinstance(items, str):
         c.add(TextRole.USER, items, "input")
         return
-    for i, item in enumerate(items or []):
+    for i, item in enumerate(_list(items)):
         if not isinstance(item, dict):
             continue
         itype = item.get("type", "message")
@@ -176,7 +181,7 @@ def _anthropic_blocks(c: _Collector, role: TextRole, content: Any, *base: str | 
 
 def _anthropic(body: dict[str, Any], c: _Collector) -> None:
     _anthropic_blocks(c, TextRole.SYSTEM, body.get("system"), "system")
-    for i, msg in enumerate(body.get("messages") or []):
+    for i, msg in enumerate(_list(body.get("messages"))):
         if isinstance(msg, dict):
             _anthropic_blocks(c, _role(msg.get("role")), msg.get("content"), "messages", i, "content")
 
@@ -199,7 +204,7 @@ def _anthropic_endpoint(path: str) -> EndpointKind:
 def _gemini_parts(c: _Collector, role: TextRole, content: Any, *base: str | int) -> None:
     if not isinstance(content, dict):
         return
-    for i, part in enumerate(content.get("parts") or []):
+    for i, part in enumerate(_list(content.get("parts"))):
         if not isinstance(part, dict):
             continue
         if "text" in part:
@@ -216,12 +221,12 @@ def _gemini(body: dict[str, Any], c: _Collector) -> None:
     system = body.get("systemInstruction") or body.get("system_instruction")
     key = "systemInstruction" if "systemInstruction" in body else "system_instruction"
     _gemini_parts(c, TextRole.SYSTEM, system, key)
-    for i, content in enumerate(body.get("contents") or []):
+    for i, content in enumerate(_list(body.get("contents"))):
         if isinstance(content, dict):
             _gemini_parts(c, _role(content.get("role", "user")), content, "contents", i)
     if isinstance(body.get("content"), dict):  # embedContent
         _gemini_parts(c, TextRole.INPUT, body["content"], "content")
-    for i, req in enumerate(body.get("requests") or []):  # batchEmbedContents
+    for i, req in enumerate(_list(body.get("requests"))):  # batchEmbedContents
         if isinstance(req, dict) and isinstance(req.get("content"), dict):
             _gemini_parts(c, TextRole.INPUT, req["content"], "requests", i, "content")
 
@@ -247,7 +252,7 @@ def _gemini_endpoint(path: str) -> tuple[EndpointKind, str | None, bool]:
 def _cohere(body: dict[str, Any], c: _Collector) -> None:
     c.add(TextRole.SYSTEM, body.get("preamble"), "preamble")
     c.add(TextRole.USER, body.get("message"), "message")  # v1 chat
-    for i, msg in enumerate(body.get("chat_history") or []):
+    for i, msg in enumerate(_list(body.get("chat_history"))):
         if isinstance(msg, dict):
             c.add(_role(str(msg.get("role", "")).lower()), msg.get("message"), "chat_history", i, "message")
     _openai_chat(body, c)  # v2 chat uses OpenAI-like messages
@@ -255,6 +260,24 @@ def _cohere(body: dict[str, Any], c: _Collector) -> None:
 
 
 # --- entry point ----------------------------------------------------------------------------
+
+
+_LIST_FIELDS = {
+    EndpointKind.CHAT: ("messages",),
+    EndpointKind.MESSAGES: ("messages",),
+    EndpointKind.COUNT_TOKENS: ("messages",),
+    EndpointKind.GENERATE_CONTENT: ("contents",),
+}
+
+
+def _shape_error(endpoint: EndpointKind, obj: dict[str, Any]) -> str | None:
+    """The few structural rules every provider enforces too: say so before anything leaves."""
+    for field in _LIST_FIELDS.get(endpoint, ()):
+        if field in obj and not isinstance(obj[field], list):
+            return f"'{field}' must be an array, got {type(obj[field]).__name__}"
+    if endpoint == EndpointKind.RESPONSES and "input" in obj and not isinstance(obj["input"], str | list):
+        return f"'input' must be a string or an array, got {type(obj['input']).__name__}"
+    return None
 
 
 def estimate_tokens(segments: tuple[TextSegment, ...] | list[TextSegment]) -> int:
@@ -327,6 +350,9 @@ def parse_request(
         obj, decode_error = decode_json_body(body)
         if obj is None:
             parse_error = parse_error or decode_error
+        elif (shape := _shape_error(endpoint, obj)) is not None:
+            parse_error = shape
+            obj = None
         else:
             parse_error = None  # the body is JSON after all: govern it by its content
             if kind == ProviderKind.ANTHROPIC:
