@@ -16,8 +16,6 @@ from govproxy.launcher import ProxyProcess
 from govproxy.standin import CertBundle, StandinServer, make_test_certs
 from tests.e2e.helpers import base_config, deep_merge, trust_bundle
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> CertBundle:

@@ -110,7 +110,7 @@ def build_corpus(seed: int = 1234) -> list[Case]:
         elif variant == 1:
             body = ('{"model":"gpt-4o","model":"' + "x" * 5 + '","messages":' + json.dumps(a["messages"]) + "}").encode()
         else:
-            body = ('{"model":"gpt-4o","messages":[{"role":"user","content":"first","content":"second"}]}').encode()
+            body = (b'{"model":"gpt-4o","messages":[{"role":"user","content":"first","content":"second"}]}')
         add(Case("duplicate_keys", _req(body), False, f"variant {variant}"))
 
     # wrong JSON types

@@ -28,7 +28,7 @@ def _read_response(sock: socket.socket, deadline: float, head_only: bool = False
         sock.settimeout(max(0.01, deadline - time.monotonic()))
         try:
             chunk = sock.recv(65536)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return data, b"", True
         except (ssl.SSLError, OSError):
             return data, b"", False
@@ -52,7 +52,7 @@ def _read_response(sock: socket.socket, deadline: float, head_only: bool = False
         sock.settimeout(max(0.01, deadline - time.monotonic()))
         try:
             chunk = sock.recv(65536)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return head, body, True
         except (ssl.SSLError, OSError):
             return head, body, False

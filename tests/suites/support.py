@@ -40,7 +40,7 @@ def client(proxy: ProxyProcess, bundle: Path, *, timeout: float = 20.0, **kw: An
 
 
 def cli(*args: str, cwd: Path | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "govproxy.cli", *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "govproxy.cli", *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False)
 
 
 def audit_db(proxy: ProxyProcess) -> Path:

@@ -19,7 +19,16 @@ import pytest
 
 from tests.e2e.helpers import trust_bundle
 from tests.suites.conftest import make_proxy
-from tests.suites.support import CHAT, alive, audit_db, audit_records, chat_body, client, record_field, verify_store
+from tests.suites.support import (
+    CHAT,
+    alive,
+    audit_db,
+    audit_records,
+    chat_body,
+    client,
+    record_field,
+    verify_store,
+)
 
 pytestmark = pytest.mark.slow
 

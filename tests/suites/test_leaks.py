@@ -20,7 +20,15 @@ import pytest
 
 from govproxy.launcher import ProxyProcess, free_port
 from tests.e2e.helpers import trust_bundle
-from tests.suites.support import CHAT, PRIVATE_KEY, audit_db, audit_pubkey, chat_body, cli, client
+from tests.suites.support import (
+    CHAT,
+    PRIVATE_KEY,
+    audit_db,
+    audit_pubkey,
+    chat_body,
+    cli,
+    client,
+)
 
 RNG = random.Random(7)
 

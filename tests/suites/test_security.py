@@ -9,6 +9,7 @@ sensitivity of what it sends.
 from __future__ import annotations
 
 import base64
+import json
 import socket
 import ssl
 import stat
@@ -21,7 +22,15 @@ from govproxy.launcher import ProxyProcess, free_port
 from govproxy.standin import CertBundle, StandinServer
 from tests.e2e.helpers import trust_bundle
 from tests.suites.conftest import make_proxy
-from tests.suites.support import CHAT, PRIVATE_KEY, PRIVATE_KEY_MARK, audit_db, audit_records, chat_body, client, record_field
+from tests.suites.support import (
+    CHAT,
+    PRIVATE_KEY,
+    PRIVATE_KEY_MARK,
+    audit_db,
+    audit_records,
+    chat_body,
+    record_field,
+)
 
 TOKENS = {"acme": "tok-acme-7f3e9c", "beta": "tok-beta-21ab44"}
 METRICS_PORT = free_port()
@@ -173,7 +182,7 @@ def test_credentials_only_on_the_inner_request_do_not_open_a_tunnel(auth_proxy, 
 
 
 def _inner_post(tls: ssl.SSLSocket, text: str, extra: dict[str, str]) -> tuple[int, bytes]:
-    body = ('{"model":"gpt-4o","messages":[{"role":"user","content":%s}]}' % __import__("json").dumps(text)).encode()
+    body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": text}]}).encode()
     head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n"
     head += "".join(f"{k}: {v}\r\n" for k, v in extra.items())
     tls.sendall(head.encode() + b"\r\n" + body)
@@ -216,7 +225,7 @@ def test_sensitivity_header_cannot_lower_what_dlp_found(auth_proxy, certs, cloud
     bundle = trust_bundle(auth_proxy, certs)
     tls = _tunnel(auth_proxy, bundle, basic("acme", TOKENS["acme"]))
     with tls:
-        status, raw = _inner_post(tls, f"debug this\n{PRIVATE_KEY}", {"X-Govproxy-Sensitivity": "public"})
+        status, _ = _inner_post(tls, f"debug this\n{PRIVATE_KEY}", {"X-Govproxy-Sensitivity": "public"})
     assert status in (200, 403)
     assert all(PRIVATE_KEY_MARK.encode() not in r.body for r in cloud.requests + local.requests)
     assert cloud.requests == []  # critical stays off the cloud whatever the header says
