@@ -112,14 +112,14 @@ def run_load(
     tag: str = "load",
     url: str = CHAT,
     during: Callable[[], None] | None = None,
-    keepalive: bool = False,
+    keepalive: bool = True,
     stream: bool = False,
 ) -> list[Sent]:
     """Bounded load: ``threads`` × ``per_thread`` chat requests, every ``critical_every``-th
     carrying a private key. Each prompt holds a unique marker so the stand-in's record can
     be matched to the client's view. ``during()`` runs in the calling thread while the load
-    runs (inject the fault there). Without ``keepalive`` each request uses a fresh
-    connection (see test_faults: keep-alive through ``proxy.resolve`` pins stalls).
+    runs (inject the fault there). Clients keep their connection alive, as SDKs do;
+    ``keepalive=False`` gives each request a fresh connection.
     """
     results: list[Sent] = []
     lock = threading.Lock()
