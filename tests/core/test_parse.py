@@ -137,3 +137,11 @@ def test_bad_bodies_are_reported_not_raised(raw, ctype, needle):
 def test_json_with_wrong_content_type_is_still_governed():
     req, obj = parse(ProviderKind.OPENAI, "/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "x"}]}, ctype="text/plain")
     assert obj is not None and req.parse_error is None and [s.text for s in req.texts] == ["x"]
+
+
+def test_unknown_content_shapes_are_scanned_not_skipped():
+    req, obj = parse(ProviderKind.OPENAI, "/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": {"odd": {"x": "mail a@b.example"}}}]})
+    assert [s.text for s in req.texts] == ["mail a@b.example"]
+    assert resolve(obj, req.texts[0].pointer) == "mail a@b.example"
+    req, _ = parse(ProviderKind.ANTHROPIC, "/v1/messages", {"model": "m", "messages": [{"role": "user", "content": {"text": "hidden"}}]})
+    assert [s.text for s in req.texts] == ["hidden"]

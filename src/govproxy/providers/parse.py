@@ -78,6 +78,9 @@ def _role(name: Any) -> TextRole:
 def _openai_content(c: _Collector, role: TextRole, content: Any, *base: str | int) -> None:
     if isinstance(content, str):
         c.add(role, content, *base)
+    elif isinstance(content, dict):
+        # A shape we do not know: scan every string in it rather than let it pass unseen.
+        c.add_leaves(role, content, *base)
     elif isinstance(content, list):
         for i, part in enumerate(content):
             if isinstance(part, str):
@@ -162,6 +165,9 @@ def _openai_endpoint(path: str) -> EndpointKind:
 def _anthropic_blocks(c: _Collector, role: TextRole, content: Any, *base: str | int) -> None:
     if isinstance(content, str):
         c.add(role, content, *base)
+        return
+    if isinstance(content, dict):
+        c.add_leaves(role, content, *base)  # unknown shape: scanned, not skipped
         return
     if not isinstance(content, list):
         return
