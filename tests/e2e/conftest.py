@@ -16,67 +16,8 @@ from typing import Any
 import pytest
 
 from govproxy.launcher import ProxyProcess
-from govproxy.standin import CertBundle, StandinServer, make_test_certs
-from tests.e2e.helpers import base_config, deep_merge, trust_bundle
-
-pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="session")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> CertBundle:
-    return make_test_certs(tmp_path_factory.mktemp("standin-certs"), extra_names=["eu-a.test", "eu-b.test"])
-
-
-@pytest.fixture(scope="session")
-def cloud_server(certs: CertBundle) -> Iterator[StandinServer]:
-    with StandinServer(tls=True, certs=certs) as s:
-        yield s
-
-
-@pytest.fixture(scope="session")
-def local_server() -> Iterator[StandinServer]:
-    with StandinServer(tls=False, require_api_key=False) as s:
-        yield s
-
-
-@pytest.fixture
-def cloud(cloud_server: StandinServer) -> StandinServer:
-    cloud_server.reset()
-    cloud_server.configure(chunk_size=8, chunk_delay=0.0, require_api_key=True)
-    return cloud_server
-
-
-@pytest.fixture
-def local(local_server: StandinServer) -> StandinServer:
-    local_server.reset()
-    local_server.configure(chunk_size=8, chunk_delay=0.0)
-    return local_server
-
-
-ProxyFactory = Callable[..., ProxyProcess]
-
-
-@pytest.fixture
-def start_proxy(tmp_path: Path, certs: CertBundle, cloud: StandinServer, local: StandinServer) -> Iterator[ProxyFactory]:
-    started: list[ProxyProcess] = []
-
-    def factory(overrides: dict[str, Any] | None = None, *, name: str = "proxy", **kw: Any) -> ProxyProcess:
-        cfg = deep_merge(base_config(cloud, local), overrides or {})
-        if (overrides or {}).get("providers_replace"):
-            cfg["providers"] = overrides["providers"]  # exactly these providers, no defaults
-        p = ProxyProcess(
-            tmp_path / name,
-            cfg,
-            mitm_options={"ssl_verify_upstream_trusted_ca": str(certs.ca_cert)},
-            **kw,
-        )
-        started.append(p)
-        return p.start()
-
-    yield factory
-    for p in started:
-        p.stop()
-
+from govproxy.standin import CertBundle, StandinServer
+from tests.e2e.helpers import base_config, trust_bundle
 
 @pytest.fixture(scope="session")
 def shared_proxy(tmp_path_factory: pytest.TempPathFactory, certs: CertBundle, cloud_server: StandinServer, local_server: StandinServer) -> Iterator[ProxyProcess]:

@@ -27,7 +27,7 @@ import pytest
 from govproxy.launcher import ProxyProcess
 from govproxy.standin import CertBundle, StandinProcess, StandinServer
 from tests.e2e.helpers import trust_bundle
-from tests.suites.conftest import make_proxy
+from tests.stack import make_proxy
 from tests.suites.support import (
     CHAT,
     PRIVATE_KEY_MARK,

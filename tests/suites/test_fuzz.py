@@ -20,7 +20,7 @@ import pytest
 from govproxy.launcher import ProxyProcess
 from govproxy.standin import CertBundle, StandinServer
 from tests.e2e.helpers import trust_bundle
-from tests.suites.conftest import make_proxy
+from tests.stack import make_proxy
 from tests.suites.fuzz_corpus import Case, _dump, _req, build_corpus
 from tests.suites.rawclient import RawResult, send_raw
 from tests.suites.support import CHAT, alive, chat_body, client, verify_store

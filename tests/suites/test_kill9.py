@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.e2e.helpers import trust_bundle
-from tests.suites.conftest import make_proxy
+from tests.stack import make_proxy
 from tests.suites.support import (
     CHAT,
     alive,

@@ -21,7 +21,7 @@ import pytest
 from govproxy.launcher import ProxyProcess, free_port
 from govproxy.standin import CertBundle, StandinServer
 from tests.e2e.helpers import trust_bundle
-from tests.suites.conftest import make_proxy
+from tests.stack import make_proxy
 from tests.suites.support import (
     CHAT,
     PRIVATE_KEY,
