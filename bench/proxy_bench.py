@@ -59,7 +59,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--total", type=int, default=2000, help="requests per scenario")
     ap.add_argument("--json", help="write results here")
-    ap.add_argument("--scenarios", default="passthrough", help="comma list: passthrough,pii,reroute")
+    ap.add_argument("--scenarios", default="untouched,passthrough", help="comma list: untouched,passthrough,pii")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="govproxy-bench-"))
@@ -86,8 +86,17 @@ def main() -> int:
             mitm.terminate()
             mitm.wait(10)
 
+        if "untouched" in args.scenarios.split(","):
+            # The addon on traffic it does not govern (intercepted anyway, to measure the
+            # adapter's own hooks): what issue 2's "pass-through" costs without the pipeline.
+            untouched = {"proxy": {"intercept_unknown_hosts": True}, "state": {"path": str(work / "state-untouched.sqlite3")},
+                         "audit": {"path": str(work / "audit-u" / "govproxy.db"), "signing_key": str(work / "audit-u" / "signing.key")}}
+            with ProxyProcess(work / "govproxy-untouched", untouched, mitm_options={"ssl_verify_upstream_trusted_ca": cafile}) as gu:
+                scenario("govproxy (not governed, intercepted)", ("127.0.0.1", gu.port), str(gu.confdir / "mitmproxy-ca-cert.pem"))
+
         config = {
             "providers": {"bench": {"kind": "openai", "hosts": [f"{host}:{port}"], "region": "us"}},
+            "state": {"path": str(work / "state.sqlite3")},
             "audit": {"path": str(work / "audit" / "govproxy.db"), "signing_key": str(work / "audit" / "signing.key")},
         }
         with ProxyProcess(work / "govproxy", config, mitm_options={"ssl_verify_upstream_trusted_ca": cafile}) as gp:
