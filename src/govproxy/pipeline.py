@@ -112,6 +112,7 @@ class Plan:
     started: float = field(default_factory=time.perf_counter)
     governance_us: int = 0
     audit_seq: int | None = None
+    budget_warn: bool = False  # the tenant has used >= 80 % of a budget (told to the app in a header)
 
     def summary(self) -> dict[str, Any]:
         """What dry-run prints: the whole decision, never raw finding values."""
@@ -188,6 +189,7 @@ class Pipeline:
         self.audit = audit
         self.router = router
         self._policy_views: dict[str, Settings] = {}
+        self._warned: dict[str, str] = {}  # tenant -> day its budget warning was logged
         # (tenant, providers) -> (expiry, health, budget): the store is read at most every
         # STATE_CACHE_S per key; this process's own usage and breaker changes invalidate it.
         self._state_cache: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any], Any]] = {}
@@ -277,6 +279,7 @@ class Pipeline:
             dlp_error=scan.failed, mode=req.mode,
         )
         plan = Plan(request_id, "forward", llm=llm, provider=match.name, scan=scan, decision=decision)
+        plan.budget_warn = self._budget_warning(llm.identity.tenant, match.name)
         if not decision.allow:
             first = decision.deny[0]
             message = f"govproxy: request denied by policy {first.rule}: {first.message}"
@@ -409,6 +412,19 @@ class Pipeline:
             self._state_cache.clear()
         self._state_cache[key] = (now + STATE_CACHE_S, dict(health), budget)
         return dict(health), budget
+
+    def _budget_warning(self, tenant: str, requested: str) -> bool:
+        """80 % of a tenant budget: say so once a day in the log, and on every response."""
+        if self.router is None:
+            return False
+        _, budget = self._routing_state(tenant, self._policy_view(requested).providers)  # cached
+        if budget is None or not budget.tenant.warn or budget.tenant.exhausted:
+            return False
+        day = datetime.now(UTC).date().isoformat()
+        if self._warned.get(tenant) != day:
+            self._warned[tenant] = day
+            log.warning("govproxy: tenant %s has used 80%% or more of a budget", tenant)
+        return True
 
     def _state_changed(self, tenant: str | None = None) -> None:
         """Local usage or a circuit transition: the next decision must read fresh state."""

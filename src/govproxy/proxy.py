@@ -36,6 +36,7 @@ from govproxy.providers.errors import error_response
 log = logging.getLogger("govproxy")
 
 REQUEST_ID_HEADER = "x-govproxy-request-id"
+BUDGET_HEADER = "x-govproxy-budget"
 PLAN_KEY = "govproxy.plan"
 BODY_KEY = "govproxy.body"
 RELAY_KEY = "govproxy.relay"
@@ -283,6 +284,8 @@ class GovProxy:
         if plan is None or flow.response is None:
             return
         flow.response.headers[REQUEST_ID_HEADER] = plan.request_id  # for `govproxy explain`
+        if plan.budget_warn:
+            flow.response.headers[BUDGET_HEADER] = "warn: 80% of a budget used"
         if RELAY_KEY in flow.metadata:
             self._from_relay(flow, plan)
         ctype = flow.response.headers.get("content-type", "")

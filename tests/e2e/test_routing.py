@@ -209,6 +209,20 @@ def test_tenant_budget_exhausted_is_denied_then_downgraded(start_proxy, certs, c
     assert local.last_request().json()["messages"][0]["content"] == "downgraded"
 
 
+def test_budget_warning_at_80_percent(start_proxy, certs, cloud, app_env):
+    proxy = start_proxy({"tenants": {"mid": {"budget": {"daily_tokens": 400}}}})
+    app_env(proxy, certs)
+    oai = openai.OpenAI(api_key="sk-t", max_retries=0, default_headers={"X-Govproxy-Tenant": "mid"})
+    first = oai.chat.completions.with_raw_response.create(model="gpt-4o", messages=[{"role": "user", "content": "word " * 150}])
+    assert "x-govproxy-budget" not in first.http_response.headers
+    used = first.parse().usage.total_tokens
+    assert 320 <= used < 400, used  # the fixture prompt lands between 80 % and 100 %
+    second = oai.chat.completions.with_raw_response.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+    assert second.http_response.status_code == 200
+    assert second.http_response.headers["x-govproxy-budget"].startswith("warn")
+    assert proxy.wait_for_output("tenant mid has used 80% or more of a budget")
+
+
 def test_usage_and_cost_are_recorded(start_proxy, certs, cloud, app_env):
     proxy = start_proxy({"providers": {"openai": {"prices": {"gpt-4o": {"input": 2.5, "output": 10.0}}}}})
     app_env(proxy, certs)
