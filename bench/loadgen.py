@@ -39,6 +39,17 @@ class Result:
         return len(self.latencies_ms) / self.elapsed_s if self.elapsed_s else 0.0
 
 
+def write_json(results: list[Result], path: str) -> None:
+    """The machine-readable form every proxy benchmark writes with --json (run_all reads it)."""
+    import json
+    from pathlib import Path
+
+    Path(path).write_text(json.dumps([
+        {"name": r.name, "clients": r.clients, "p50_ms": r.p50, "p99_ms": r.p99, "rps": r.rps, "errors": r.errors, "n": len(r.latencies_ms)}
+        for r in results
+    ], indent=2))
+
+
 async def _read_response(reader: asyncio.StreamReader) -> int:
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])

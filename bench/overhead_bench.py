@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import ssl
 import sys
@@ -27,7 +26,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import Result, build_request, run
+from loadgen import Result, build_request, run, write_json
 from proxy_bench import fmt, prompt_4k, start_mitmdump
 
 from govproxy.launcher import ProxyProcess
@@ -129,10 +128,7 @@ def main() -> int:
             g, b = by[(name, clients)], by[("bare mitmdump", clients)]
             print(f"  {name:<32} clients={clients}: p50 +{g.p50 - b.p50:.2f} ms ({g.p50 / b.p50:.2f}x), throughput {g.rps / b.rps * 100:.0f} %")
     if args.json:
-        Path(args.json).write_text(json.dumps([
-            {"name": r.name, "clients": r.clients, "p50_ms": r.p50, "p99_ms": r.p99, "rps": r.rps, "errors": r.errors, "n": len(r.latencies_ms)}
-            for r in results
-        ], indent=2))
+        write_json(results, args.json)
     return 0
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import Result, build_request, run  # noqa: E402
+from loadgen import Result, build_request, run, write_json  # noqa: E402
 
 from govproxy.launcher import ProxyProcess, free_port  # noqa: E402
 from govproxy.standin import StandinProcess, make_test_certs  # noqa: E402
@@ -117,10 +116,7 @@ def main() -> int:
             if g and b:
                 print(f"  {name:<32} clients={clients}: p50 +{g.p50 - b.p50:.2f} ms ({g.p50 / b.p50:.2f}x), throughput {g.rps / b.rps * 100:.0f} %")
     if args.json:
-        Path(args.json).write_text(json.dumps([
-            {"name": r.name, "clients": r.clients, "p50_ms": r.p50, "p99_ms": r.p99, "rps": r.rps, "errors": r.errors, "n": len(r.latencies_ms)}
-            for r in results
-        ], indent=2))
+        write_json(results, args.json)
     return 0
 
 

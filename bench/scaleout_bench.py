@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -28,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import Result, build_request, run
+from loadgen import Result, build_request, run, write_json
 from overhead_bench import HOST, failure_summary, govproxy_config, upstream
 from proxy_bench import fmt, prompt_4k
 
@@ -113,10 +112,7 @@ def main() -> int:
     one, two = results[0], results[-1]
     print(f"\n2 instances / 1 instance: throughput {two.rps / one.rps:.2f}x, p50 {two.p50:.2f} vs {one.p50:.2f} ms")
     if args.json:
-        Path(args.json).write_text(json.dumps([
-            {"name": r.name, "clients": r.clients, "p50_ms": r.p50, "p99_ms": r.p99, "rps": r.rps, "errors": r.errors, "n": len(r.latencies_ms)}
-            for r in results
-        ], indent=2))
+        write_json(results, args.json)
     return 0
 
 

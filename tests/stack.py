@@ -16,7 +16,7 @@ import pytest
 
 from govproxy.launcher import ProxyProcess
 from govproxy.standin import CertBundle, StandinServer, make_test_certs
-from tests.e2e.helpers import base_config, deep_merge, trust_bundle
+from tests.e2e.helpers import base_config, deep_merge
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from govproxy.dlp import PseudonymVault, StreamRestorer
 from govproxy.models import EndpointKind, ProviderKind

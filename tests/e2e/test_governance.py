@@ -6,7 +6,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
 import anthropic
 import httpx

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import gzip
 import json
 import socket
@@ -20,7 +19,6 @@ import openai
 import pytest
 
 from govproxy.launcher import ProxyProcess, free_port
-from govproxy.standin import CertBundle, StandinServer
 from tests.e2e.helpers import base_config, trust_bundle
 
 CHAT = "https://api.openai.com/v1/chat/completions"
