@@ -178,6 +178,10 @@ class PolicyDecider:
         if ignore == ("env.time",):
             stamp = b'"time":' + json.dumps(policy_input.env.time).encode()
             return payload.replace(stamp, b'"time":""', 1)
+        exclude = self._exclude_for(ignore)
+        if exclude is not None:
+            # One serialisation without the ignored fields (cheaper than parse, drop, re-dump).
+            return policy_input.model_dump_json(exclude=exclude).encode()
         doc = json.loads(payload)
         for path in ignore:
             head, _, leaf = path.rpartition(".")
@@ -187,6 +191,20 @@ class PolicyDecider:
             if isinstance(node, dict):
                 node.pop(leaf, None)
         return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+    def _exclude_for(self, ignore: tuple[str, ...]) -> dict[str, set[str]] | None:
+        """``("env.time", "caller.app")`` -> pydantic's ``{"env": {"time"}, "caller": {"app"}}``; None if not that simple."""
+        cache = self.__dict__.setdefault("_exclude_cache", {})
+        if ignore not in cache:
+            out: dict[str, set[str]] | None = {}
+            for path in ignore:
+                parts = path.split(".")
+                if len(parts) != 2 or parts[0] not in PolicyInput.model_fields:
+                    out = None
+                    break
+                out.setdefault(parts[0], set()).add(parts[1])  # type: ignore[union-attr]
+            cache[ignore] = out
+        return cache[ignore]
 
     def _cached(self, key: bytes | None) -> Decision | None:
         if key is None:
