@@ -190,6 +190,9 @@ class Pipeline:
         self.router = router
         self._policy_views: dict[str, Settings] = {}
         self._warned: dict[str, str] = {}  # tenant -> day its budget warning was logged
+        from govproxy.policy import policy_config_from_settings
+
+        self._policy_params = policy_config_from_settings(settings).params  # once, not per request
         # (tenant, providers) -> (expiry, health, budget): the store is read at most every
         # STATE_CACHE_S per key; this process's own usage and breaker changes invalidate it.
         self._state_cache: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any], Any]] = {}
@@ -458,6 +461,7 @@ class Pipeline:
             budget_state=budget,
             mode=mode,
             now=datetime.now(UTC),
+            params=self._policy_params,
             compatible=_compatible_for(llm.endpoint),
         )
         return await self.decider.decide(pin)
