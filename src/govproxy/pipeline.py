@@ -429,6 +429,11 @@ class Pipeline:
             log.warning("govproxy: tenant %s has used 80%% or more of a budget", tenant)
         return True
 
+    def _has_budget(self, tenant: str, provider: str) -> bool:
+        t = self.settings.tenants.get(tenant)
+        p = self.settings.providers.get(provider)
+        return bool((t and t.budget) or (p and p.budget))
+
     def _state_changed(self, tenant: str | None = None) -> None:
         """Local usage or a circuit transition: the next decision must read fresh state."""
         if tenant is None:
@@ -583,7 +588,8 @@ class Pipeline:
             try:
                 cost = self.router.record_usage(tenant=plan.llm.identity.tenant, provider=target or "", model=model, usage=u)
                 cost_micro = cost.usd_micro
-                self._state_changed(plan.llm.identity.tenant)
+                if self._has_budget(plan.llm.identity.tenant, target or ""):
+                    self._state_changed(plan.llm.identity.tenant)  # usage can move its budget flags
             except Exception as exc:  # budgets are advisory after the fact; the record still gets written
                 log.warning("govproxy: usage accounting failed: %s", type(exc).__name__)
         if self.audit is None:
