@@ -105,6 +105,12 @@ class StateConfig(_Strict):
         default=None, description="env var holding the Redis URL, so a password need not sit in the YAML"
     )
     key_prefix: str = Field(default="govproxy:", description="namespace for keys in a shared Redis")
+    usage_flush_ms: int = Field(
+        default=100,
+        ge=0,
+        le=60_000,
+        description="usage counters are added in memory and written at most this often (0: every request)",
+    )
 
     @model_validator(mode="after")
     def _redis_needs_url(self) -> StateConfig:

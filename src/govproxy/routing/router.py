@@ -29,6 +29,7 @@ from govproxy.routing.latency import LatencyTracker
 from govproxy.routing.mapping import map_model
 from govproxy.routing.metrics import GovproxyMetrics
 from govproxy.routing.selection import RankedCandidate, rank_candidates
+from govproxy.routing.coalesce import CoalescingStore
 from govproxy.routing.store import JsonDoc, StateStore, open_state_store
 
 
@@ -44,7 +45,11 @@ class Router:
     ) -> None:
         self.settings = settings
         self.config = routing or load_routing_settings(settings)
-        self.store = store or open_state_store(self.config.state, clock=clock)
+        if store is None:
+            store = open_state_store(self.config.state, clock=clock)
+            if self.config.state.usage_flush_ms > 0:
+                store = CoalescingStore(store, flush_interval_s=self.config.state.usage_flush_ms / 1000)
+        self.store = store
         # Always present, so callers need no "if metrics" around each observation; it is
         # only served over HTTP when the ``metrics`` section opts in.
         self.metrics: GovproxyMetrics = metrics or GovproxyMetrics()
