@@ -317,7 +317,10 @@ class Pipeline:
                 ordered.append((c.provider, c.model))
         targets: list[Forward] = []
         errors: list[str] = []
+        failover = self.settings.proxy.failover
         for name, model in ordered:
+            if targets and not failover:
+                break  # alternatives are only used for failover: do not build them otherwise
             cfg = self.settings.providers.get(name)
             if cfg is None:
                 continue
@@ -343,7 +346,7 @@ class Pipeline:
             plan.reasons = ["no_route"]
             return plan
         plan.forward = targets[0]
-        plan.alternatives = targets[1:] if self.settings.proxy.failover else []
+        plan.alternatives = targets[1:]
         plan.response_side.upstream_kind = targets[0].kind
         plan.response_side.translated = targets[0].kind != kind and _translating(targets[0].kind, kind)
         if route:

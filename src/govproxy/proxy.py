@@ -65,6 +65,7 @@ class GovProxy:
         self._pinned: dict[str, tuple[str, int]] = {}
         self.relay: Relay | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._starting = 0  # background work scheduled but not yet started
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -100,6 +101,10 @@ class GovProxy:
 
     async def done(self) -> None:
         """Shutdown: sign the final audit checkpoint and release the policy engine."""
+        for _ in range(100):  # let scheduled outcome work start, then wait for it
+            if not self._starting:
+                break
+            await asyncio.sleep(0)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=10)  # outcome records still being written
         if self.relay is not None:
@@ -363,10 +368,26 @@ class GovProxy:
     # --- helpers -------------------------------------------------------------------------
 
     def _background(self, coro: Any) -> None:
-        """Outcome records need not delay the response: the decision record already made it durable."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Outcome records need not delay the response: the decision record already made it durable.
+
+        mitmproxy installs an eager task factory, so a task created here would run its
+        synchronous part (usage accounting, canonical JSON) before the response is sent.
+        Starting it from the next loop iteration lets mitmproxy write the response first.
+        """
+        loop = asyncio.get_running_loop()
+
+        def start() -> None:
+            task = loop.create_task(coro)
+            if not task.done():
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+        self._starting += 1
+        loop.call_soon(self._start_background, start)
+
+    def _start_background(self, start: Any) -> None:
+        self._starting -= 1
+        start()
 
     def _upstream_verify(self) -> ssl.SSLContext | bool:
         """The relay verifies upstreams exactly as mitmproxy's own connections do."""
