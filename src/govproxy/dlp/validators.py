@@ -32,10 +32,21 @@ def digits_only(value: str) -> str:
     return value.translate(_SEPARATORS)
 
 
+# digit byte -> the byte of that digit doubled with its digits summed (Luhn's every other digit)
+_LUHN_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
+
+
 def luhn_ok(digits: str) -> bool:
     if not digits.isdigit():
         return False
-    total = 0
+    if digits.isascii():
+        # byte slices and sums run in C: several times cheaper than a Python loop per digit
+        raw = digits.encode("ascii")
+        total = (
+            sum(raw[-1::-2]) + sum(raw[-2::-2].translate(_LUHN_DOUBLED)) - 48 * len(raw)
+        )
+        return total % 10 == 0
+    total = 0  # other Unicode digits: the original per-character arithmetic
     for i, ch in enumerate(reversed(digits)):
         d = ord(ch) - 48
         if i & 1:
@@ -67,6 +78,17 @@ _CARD_RULES: tuple[tuple[tuple[int, int, int], frozenset[int]], ...] = (
 )
 
 
+# (length, issuer prefix as written) for every rule above: one set lookup per prefix width
+# instead of an int() per rule (every rule's range has exactly ``width`` digits)
+_CARD_PREFIXES: frozenset[tuple[int, str]] = frozenset(
+    (n, str(p))
+    for (width, lo, hi), lengths in _CARD_RULES
+    for p in range(lo, hi + 1)
+    for n in lengths
+)
+assert all(len(str(lo)) == w == len(str(hi)) for (w, lo, hi), _ in _CARD_RULES)
+
+
 def card_ok(value: str) -> bool:
     digits = digits_only(value)
     n = len(digits)
@@ -74,6 +96,14 @@ def card_ok(value: str) -> bool:
         return False
     if len(set(digits)) < 2:  # 0000 0000 0000 0000 passes Luhn
         return False
+    if digits.isascii():
+        prefixes = _CARD_PREFIXES
+        return (
+            (n, digits[:1]) in prefixes
+            or (n, digits[:2]) in prefixes
+            or (n, digits[:3]) in prefixes
+            or (n, digits[:4]) in prefixes
+        )
     for (width, lo, hi), lengths in _CARD_RULES:
         if n in lengths and lo <= int(digits[:width]) <= hi:
             return True

@@ -347,10 +347,28 @@ _UNIT_BEFORE = re.compile(
 )
 
 
+# The same two patterns without IGNORECASE, for lower-cased ASCII windows: Python's engine
+# folds case character by character under IGNORECASE, which costs several times more, and
+# for ASCII text lower-casing first gives the same answer (no special case folds in ASCII).
+_ADDRESS_AFTER_LOWER = re.compile(_ADDRESS_AFTER.pattern)
+_UNIT_BEFORE_LOWER = re.compile(_UNIT_BEFORE.pattern)
+
+
 def _looks_like_address(text: str, start: int, end: int) -> bool:
-    if _ADDRESS_AFTER.match(text, end, min(len(text), end + 60)):
+    after = text[end : end + 60]
+    if after.isascii():
+        if _ADDRESS_AFTER_LOWER.match(after.lower()):
+            return True
+    elif _ADDRESS_AFTER.match(after):
         return True
-    return _UNIT_BEFORE.search(text, max(0, start - 12), start) is not None
+    before = text[max(0, start - 12) : start]
+    if before.isascii():
+        return _UNIT_BEFORE_LOWER.search(before.lower()) is not None
+    return _UNIT_BEFORE.search(before) is not None
+
+
+def _phone_groups(core: str) -> list[str]:
+    return [g for g in _GROUP_SPLIT.split(core) if g]
 
 
 def _phone_spans(
@@ -363,25 +381,29 @@ def _phone_spans(
         if ("x" in value or "e" in value or "#" in value)
         else value
     )
-    digits = len(v.only_digits(core))
+    only = v.only_digits(core)
+    digits = len(only)
     if digits < 6 or digits > 15:
         return []
     if _DATE_SHAPE.match(core):
         return []
-    seps = {ch for ch in core if ch in " .-"}
-    groups = [g for g in _GROUP_SPLIT.split(core) if g]
-    if seps == {"."} and (
-        len(groups) <= 2 or (len(groups) == 4 and all(len(g) <= 3 for g in groups))
-    ):
-        return []  # decimals, versions and IPv4 addresses
-    if len(groups) == 1 and "(" not in core and "+" not in core and digits >= 12:
-        return []  # long undivided digit strings are IDs, cards, timestamps
+    # the digit groups are split out only for the checks that need them
+    groups: list[str] | None = None
+    if "." in core and " " not in core and "-" not in core:  # only dots separate
+        groups = _phone_groups(core)
+        if len(groups) <= 2 or (len(groups) == 4 and all(len(g) <= 3 for g in groups)):
+            return []  # decimals, versions and IPv4 addresses
+    if digits >= 12 and "(" not in core and "+" not in core:
+        if groups is None:
+            groups = _phone_groups(core)
+        if len(groups) == 1:
+            return []  # long undivided digit strings are IDs, cards, timestamps
     if _looks_like_address(text, start, end):
         return []
     if _has_phone_context(state, start, end):
         return [(start, end)]
     if digits >= 8 and core.startswith("+"):
-        return [(start, end)] if _international_ok(core, digits) else []
+        return [(start, end)] if _international_ok(core, digits, only) else []
     # Without context only shapes people write phone numbers in are validated (libphonenumber
     # is slow, and undivided digit strings - licence numbers, order ids - validate in some plan
     # far too often): North American 3-3-4, or a national number with a trunk 0 in groups.
@@ -391,15 +413,19 @@ def _phone_spans(
             if _nanp_ok(core) and any(r in ("US", "CA") for r in regions)
             else []
         )
-    if core.startswith("0") and len(groups) > 1 and 9 <= digits <= 13:
-        if _valid_in(core, tuple(r for r in regions if r not in ("US", "CA"))):
+    if core.startswith("0") and 9 <= digits <= 13:
+        if groups is None:
+            groups = _phone_groups(core)
+        if len(groups) > 1 and _valid_in(
+            core, tuple(r for r in regions if r not in ("US", "CA"))
+        ):
             return [(start, end)]
     return []
 
 
-def _international_ok(core: str, digits: int) -> bool:
+def _international_ok(core: str, digits: int, only: str | None = None) -> bool:
     """'+CC …': a country calling code that exists and a plausible total length (E.164: ≤ 15)."""
-    d = v.only_digits(core)
+    d = v.only_digits(core) if only is None else only
     if not 8 <= digits <= 15:
         return False
     return any(
