@@ -327,3 +327,62 @@ def test_verifying_a_live_store_while_it_grows(tmp_path):
         stop.set()
         t.join()
         log.close()
+
+
+def test_writer_memory_does_not_grow_with_the_log(tmp_path):
+    """Issue 7: the live writer keeps O(log n) tree state, not 64 bytes per record."""
+    import gc
+    import tracemalloc
+
+    log = _open(tmp_path, checkpoint_every_records=500, max_batch=500)
+
+    def burst(start: int, n: int) -> None:
+        futs = [log.submit("decision", payload(i)) for i in range(start, start + n)]
+        for f in futs:
+            f.result(30)
+        log.checkpoint_now()  # a control round trip: the writer has let go of the batch
+        gc.collect()
+
+    burst(0, 2000)  # warm caches (statements, rfc3339, ...)
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    burst(2000, 20000)
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    log.close()
+    # a per-record tree would hold 20,000 x 64 B = 1.28 MB more
+    assert grown < 256_000, grown
+    report = verify_store(
+        log.config.path,
+        [log.verifier],
+        checkpoint_dir=log.config.resolved_checkpoint_dir,
+    )
+    assert report.valid and report.records == 22000
+
+
+def test_a_tree_that_does_not_extend_the_signed_one_is_not_signed(tmp_path, caplog):
+    """The writer proves every new checkpoint consistent with the last one it signed; state
+    that diverged from it (a bug, memory corruption) is refused, not signed."""
+    from govproxy.audit.merkle import CompactRange
+
+    log = _open(tmp_path)
+    for i in range(7):
+        log.append_sync("decision", payload(i))
+    assert log.checkpoint_now().size == 7
+    forged = CompactRange()
+    for i in range(7):
+        forged.append(leaf_hash(b"not what was signed %d" % i))
+    log._signed_frontier = forged  # the writer is idle: no checkpoint is due
+    caplog.set_level(logging.CRITICAL, logger="govproxy.audit")
+    log.append_sync("decision", payload(7))
+    assert log.checkpoint_now() is None
+    assert log.rollback_detected and "does not extend" in log.rollback_detected
+    log.close()
+    sizes = [
+        s
+        for (s,) in sqlite3.connect(log.config.path).execute(
+            "SELECT size FROM checkpoints"
+        )
+    ]
+    assert max(sizes) == 7

@@ -13,7 +13,9 @@ import pytest
 from govproxy.audit.errors import ProofError
 from govproxy.audit.merkle import (
     EMPTY_ROOT,
+    CompactRange,
     MerkleTree,
+    consistency_proof_from_ranges,
     leaf_hash,
     node_hash,
     root_from_leaves,
@@ -184,3 +186,76 @@ def test_truncate_restores_earlier_state():
     for h in leaves[9:]:
         tree.append(h)
     assert tree.root() == root_from_leaves(leaves)
+
+
+def _range(leaves, begin, end):
+    r = CompactRange(begin)
+    for h in leaves[begin:end]:
+        r.append(h)
+    return r
+
+
+def test_compact_range_root_matches_the_full_tree_and_stays_logarithmic():
+    leaves = [leaf_hash(os.urandom(8)) for _ in range(300)]
+    tree = MerkleTree(leaves)
+    frontier = CompactRange()
+    assert frontier.root() == EMPTY_ROOT
+    for n, h in enumerate(leaves, 1):
+        frontier.append(h)
+        assert frontier.size == n and frontier.root() == tree.root(n)
+        assert len(frontier.nodes) == n.bit_count()  # one node per set bit of n
+
+
+def test_compact_range_nodes_are_the_maximal_aligned_subtrees():
+    leaves = [leaf_hash(bytes([i])) for i in range(64)]
+    tree = MerkleTree(leaves)
+    for begin in range(40):
+        for end in range(begin, 64):
+            spans = _range(leaves, begin, end).spans()
+            assert [s for s, _, _ in spans] == sorted(s for s, _, _ in spans)
+            assert sum(e - s for s, e, _ in spans) == end - begin
+            for s, e, h in spans:
+                size = e - s
+                assert size & (size - 1) == 0 and s % size == 0  # complete, aligned
+                assert h == tree._subtree(s, e)
+                parent = 2 * size
+                ps = s - s % parent
+                assert ps < begin or ps + parent > end  # maximal within [begin, end)
+
+
+def test_consistency_proof_from_ranges_equals_the_full_tree_proof():
+    """Every 1 <= m <= n <= 70, and random pairs up to 5,000: byte-identical proofs."""
+    import random
+
+    rng = random.Random(7)
+    leaves = [leaf_hash(os.urandom(8)) for _ in range(5000)]
+    tree = MerkleTree(leaves)
+    pairs = [(m, n) for n in range(1, 71) for m in range(1, n + 1)]
+    pairs += [tuple(sorted(rng.sample(range(1, 5001), 2))) for _ in range(300)]
+    for m, n in pairs:
+        proof = consistency_proof_from_ranges(
+            _range(leaves, 0, m), _range(leaves, m, n)
+        )
+        assert proof == tree.consistency_proof(m, n), (m, n)
+        verify_consistency(m, n, proof, tree.root(m), tree.root(n))
+
+
+def test_consistency_from_ranges_catches_a_rewritten_past():
+    leaves = [leaf_hash(bytes([i])) for i in range(40)]
+    forged = leaves[:5] + [leaf_hash(b"forged")] + leaves[6:]
+    old_root = MerkleTree(leaves).root(13)
+    old, new = _range(forged, 0, 13), _range(forged, 13, 40)
+    proof = consistency_proof_from_ranges(old, new)
+    with pytest.raises(ProofError):
+        verify_consistency(13, 40, proof, old_root, _range(forged, 0, 40).root())
+    with pytest.raises(ProofError):  # ranges that do not meet cannot prove anything
+        consistency_proof_from_ranges(_range(leaves, 0, 12), _range(leaves, 13, 40))
+
+
+def test_extended_leaves_the_original_untouched():
+    leaves = [leaf_hash(bytes([i])) for i in range(11)]
+    base = _range(leaves, 0, 6)
+    before = (base.end, list(base.nodes))
+    grown = base.extended(leaves[6:])
+    assert (base.end, base.nodes) == before
+    assert grown.root() == root_from_leaves(leaves)

@@ -45,7 +45,12 @@ from govproxy.audit.errors import (
     StoreError,
 )
 from govproxy.audit.keys import ensure_signing_key, known_verifiers, load_signer
-from govproxy.audit.merkle import MerkleTree, leaf_hash, verify_consistency
+from govproxy.audit.merkle import (
+    CompactRange,
+    consistency_proof_from_ranges,
+    leaf_hash,
+    verify_consistency,
+)
 from govproxy.audit.note import (
     Checkpoint,
     Signer,
@@ -64,6 +69,10 @@ KEY_ROTATION = "key_rotation"
 
 RecordKind = Literal["decision", "outcome"]
 _KIND_BYTES = {k: f'"{k}"'.encode() for k in (*PUBLIC_KINDS, KEY_ROTATION)}
+_INSERT_RECORD = (
+    "INSERT INTO records (seq, hash, body, kind, ts, tenant, request_id) "
+    "VALUES (?,?,?,?,?,?,?)"
+)
 
 
 @dataclass(frozen=True)
@@ -215,12 +224,13 @@ class AuditLog:
                 f"{self.config.path}: store belongs to origin "
                 f"{meta.get('deployment')}/{meta.get('instance')}, not {self.origin}; one store per instance"
             )
-        self._tree = MerkleTree(reader.iter_hashes())
+        signed = self._signed_checkpoints(reader)
+        self._load_tree(reader, {cp.size for cp, _ in signed})
         last = reader.last_record()
         self._prev = ZERO_HASH
         self._epoch = 1
         if last is not None:
-            if last.seq != self._tree.size - 1 or leaf_hash(last.body) != last.hash:
+            if last.seq != self.size - 1 or leaf_hash(last.body) != last.hash:
                 raise StoreError(
                     f"{self.config.path}: store is damaged (last record does not match); run 'govproxy audit verify'"
                 )
@@ -240,14 +250,14 @@ class AuditLog:
         )
         self._rollback: str | None = None
         self._last_signed: SignedState | None = None
-        self._check_signed_history(reader)
+        self._check_signed_history(signed)
         self._pending_since: float | None = None
         self._last_alarm = 0.0
-        if self._tree.size > (self._last_signed.size if self._last_signed else 0):
+        if self.size > (self._last_signed.size if self._last_signed else 0):
             self._pending_since = time.monotonic()
 
-    def _check_signed_history(self, reader: StoreReader) -> None:
-        """Compare the largest checkpoints we ever signed (DB and files) with the stored tree.
+    def _signed_checkpoints(self, reader: StoreReader) -> list[tuple[Checkpoint, str]]:
+        """The largest checkpoints we ever signed (DB and files), signature-checked.
 
         The largest ones are enough: a rollback or rewrite of anything they cover shows in
         their size or root. Reading only those keeps startup fast after months of
@@ -264,31 +274,67 @@ class AuditLog:
                 self.config.resolved_checkpoint_dir, self.origin, newest_only=True
             )
         ]
+        out: list[tuple[Checkpoint, str]] = []
         for text in notes:
             try:
                 note = parse_signed_checkpoint(text)
             except NoteError:
                 continue
-            cp = note.checkpoint
-            if cp.origin != self.origin:
-                continue
-            if not any(
+            if note.checkpoint.origin == self.origin and any(
                 (k := verifiers.get((s.name, s.hash))) is not None
                 and k.verify(note.message, s.signature)
                 for s in note.signatures
             ):
-                continue
-            if cp.size > self._tree.size:
+                out.append((note.checkpoint, text))
+        return out
+
+    def _load_tree(self, reader: StoreReader, sizes: set[int]) -> None:
+        """Stream the stored leaf hashes once, keeping only compact ranges (O(log n) hashes).
+
+        Kept: the frontier ``[0, n)`` (the root), the frontier at each signed size we must
+        check (``self._frontiers_at``), and ``[m, n)`` from the largest signed size ``m``
+        (with the frontier at ``m`` it yields the consistency proof of the next signature).
+        """
+        frontier = CompactRange()
+        at: dict[int, CompactRange] = {}
+        largest = max(sizes, default=0)
+        since: CompactRange | None = None
+        for h in reader.iter_hashes():
+            if frontier.end in sizes:
+                at[frontier.end] = frontier.copy()
+            if frontier.end == largest:
+                since = CompactRange(largest)
+            frontier.append(h)
+            if since is not None:
+                since.append(h)
+        if frontier.end in sizes:
+            at[frontier.end] = frontier.copy()
+        if frontier.end == largest and since is None:
+            since = CompactRange(largest)
+        self._frontier = frontier
+        self._frontiers_at = at
+        self._signed_frontier: CompactRange | None = (
+            at.get(largest) if largest else None
+        )
+        self._since_signed = since if since is not None else CompactRange(0)
+        # while a checkpoint is being published: (frontier at its size, [its size, n))
+        self._publishing_ranges: tuple[CompactRange, CompactRange] | None = None
+
+    def _check_signed_history(self, signed: list[tuple[Checkpoint, str]]) -> None:
+        """Compare the largest checkpoints we signed with the stored tree; alarm on a mismatch."""
+        for cp, text in signed:
+            if cp.size > self.size:
                 self._alarm(
-                    f"store holds {self._tree.size} records but a checkpoint we signed covers {cp.size}: "
+                    f"store holds {self.size} records but a checkpoint we signed covers {cp.size}: "
                     "the store was rolled back or truncated"
                 )
-            elif self._tree.root(cp.size) != cp.root:
+            elif self._frontiers_at[cp.size].root() != cp.root:
                 self._alarm(
                     f"the stored tree at size {cp.size} differs from the checkpoint we signed: fork or rewrite"
                 )
             if self._last_signed is None or cp.size > self._last_signed.size:
                 self._last_signed = SignedState(cp.size, cp.root, text)
+        self._frontiers_at = {}  # only needed for the checks above
 
     def _alarm(self, reason: str) -> None:
         self._rollback = self._rollback or reason
@@ -307,7 +353,7 @@ class AuditLog:
     @property
     def size(self) -> int:
         """Records durably stored so far (read from the writer's state; approximate while appending)."""
-        return self._tree.size
+        return self._frontier.end
 
     @property
     def rollback_detected(self) -> str | None:
@@ -505,7 +551,7 @@ class AuditLog:
                     self._commit([item])
                 elif isinstance(item, _Control) and item is not closing:
                     item.future.set_exception(AuditClosed("audit log is closing"))
-            if self._last_signed is None or self._last_signed.size < self._tree.size:
+            if self._last_signed is None or self._last_signed.size < self.size:
                 self._sign()
             self._stop_publisher()
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -555,7 +601,7 @@ class AuditLog:
         if self._publishing():
             return False
         signed = self._last_signed.size if self._last_signed else 0
-        pending = self._tree.size - signed
+        pending = self.size - signed
         if pending <= 0:
             self._pending_since = None  # nothing to sign: disarm the timer
             return False
@@ -609,38 +655,28 @@ class AuditLog:
         return body, ts, content_row
 
     def _commit(self, batch: list[_Pending]) -> None:
-        start_size, start_prev = self._tree.size, self._prev
-        rows, contents, refs = [], [], []
+        """Store ``batch`` in one transaction, then adopt the grown tree and wake the callers.
+
+        The tree state is built on the side and adopted only after COMMIT, so a failed
+        commit leaves nothing to undo.
+        """
+        start_prev = self._prev
+        rows, contents, refs, hashes = [], [], [], []
         try:
-            seq, prev = start_size, start_prev
+            seq, prev = self.size, start_prev
             for item in batch:
                 body, ts, content_row = self._build(item, seq, prev)
                 h = leaf_hash(body)
                 rows.append((seq, h, body, item.kind, ts, item.tenant, item.request_id))
                 if content_row:
                     contents.append(content_row)
-                refs.append(RecordRef(seq, h.hex()))
-                self._tree.append(h)
                 prev = h.hex()
+                refs.append(RecordRef(seq, prev))
+                hashes.append(h)
                 seq += 1
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany(
-                    "INSERT INTO records (seq, hash, body, kind, ts, tenant, request_id) VALUES (?,?,?,?,?,?,?)",
-                    rows,
-                )
-                if contents:
-                    self._conn.executemany(
-                        "INSERT INTO contents (seq, tenant, key_id, blob) VALUES (?,?,?,?)",
-                        contents,
-                    )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+            grown = self._grown_ranges(hashes)
+            self._store_rows(rows, contents)
         except Exception as exc:  # noqa: BLE001 - any failure must reach the waiting callers
-            self._tree.truncate_to(start_size)
-            self._prev = start_prev
             log.error(
                 "audit: grouped commit of %d records failed: %s",
                 len(batch),
@@ -649,10 +685,44 @@ class AuditLog:
             err = StoreError(f"audit record not stored ({type(exc).__name__})")
             _settle([(item, None, err) for item in batch])
             return
+        self._frontier, self._since_signed, self._publishing_ranges = grown
         self._prev = prev
         if self._pending_since is None:
             self._pending_since = time.monotonic()
         _settle([(item, ref, None) for item, ref in zip(batch, refs, strict=True)])
+
+    def _grown_ranges(
+        self, hashes: list[bytes]
+    ) -> tuple[CompactRange, CompactRange, tuple[CompactRange, CompactRange] | None]:
+        """The compact ranges after appending ``hashes`` (O(log n) work, nothing mutated)."""
+        publishing = self._publishing_ranges
+        return (
+            self._frontier.extended(hashes),
+            self._since_signed.extended(hashes),
+            (publishing[0], publishing[1].extended(hashes)) if publishing else None,
+        )
+
+    def _store_rows(
+        self, rows: list[tuple[Any, ...]], contents: list[tuple[Any, ...]]
+    ) -> None:
+        """One transaction. A lone record (the common case when idle) is a single
+        autocommit INSERT: one statement is atomic by itself and saves the BEGIN/COMMIT
+        round trips (each one also gives up and re-takes the GIL) on the latency path."""
+        if len(rows) == 1 and not contents:
+            self._conn.execute(_INSERT_RECORD, rows[0])
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.executemany(_INSERT_RECORD, rows)
+            if contents:
+                self._conn.executemany(
+                    "INSERT INTO contents (seq, tenant, key_id, blob) VALUES (?,?,?,?)",
+                    contents,
+                )
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
 
     def _run_control(self, ctl: _Control) -> None:
         try:
@@ -711,12 +781,8 @@ class AuditLog:
         if self._inflight is not None:
             if not wait and not self._inflight.done():
                 return None
-            with contextlib.suppress(
-                Exception
-            ):  # already logged by the publisher; retried below
-                self._inflight.result()
-            self._inflight = None
-        size = self._tree.size
+            self._collect_published()  # a failure was logged by the publisher; retried below
+        size = self.size
         last = self._last_signed
         if size == 0 or (not force and last is not None and last.size == size):
             return last if size else None
@@ -735,12 +801,15 @@ class AuditLog:
                     self._rollback,
                 )
             return None
-        root = self._tree.root()
+        root = self._frontier.root()
         if last is not None:
             try:
                 if last.size > size:
                     raise ProofError("tree is smaller than the last signed checkpoint")
-                proof = self._tree.consistency_proof(last.size, size)
+                base = self._signed_frontier
+                if base is None or base.end != last.size:
+                    raise ProofError("no tree state for the last signed checkpoint")
+                proof = consistency_proof_from_ranges(base, self._since_signed)
                 verify_consistency(last.size, size, proof, last.root, root)
             except ProofError as exc:
                 self._alarm(
@@ -751,8 +820,29 @@ class AuditLog:
         self._pending_since = None
         fut: concurrent.futures.Future[SignedState] = concurrent.futures.Future()
         self._inflight = fut
+        self._publishing_ranges = (self._frontier, CompactRange(size))
         self._publish_queue.put((size, root, [self._signer, *(extra or [])], fut))
-        return fut.result() if wait else None
+        if not wait:
+            return None
+        try:
+            return fut.result()
+        finally:
+            self._collect_published()
+
+    def _collect_published(self) -> None:
+        """Writer thread, once the publisher is done: a signed size becomes the base of the
+        next consistency proof (its frontier and the range grown since); a failed one is
+        dropped and the old base kept, so the next signature still proves from it."""
+        fut, self._inflight = self._inflight, None
+        ranges, self._publishing_ranges = self._publishing_ranges, None
+        if fut is None:
+            return
+        try:
+            state = fut.result()
+        except Exception:  # noqa: BLE001 - logged by the publisher
+            return
+        if ranges is not None and ranges[0].end == state.size:
+            self._signed_frontier, self._since_signed = ranges
 
     def _publish_loop(self) -> None:
         """Publisher thread: make the records durable, sign, store the checkpoint twice."""

@@ -1,9 +1,15 @@
 """RFC 6962 / RFC 9162 Merkle tree: hashes, an append-only tree, inclusion and consistency proofs.
 
-The tree keeps every *complete* subtree hash, level by level, in flat ``bytearray`` s
-(about 64 bytes per leaf). That makes append amortised O(1) and any root, inclusion or
-consistency proof O(log n) without touching the database, which is what lets the writer
-prove "the new tree extends the last signed checkpoint" before every signature.
+Two shapes of the same tree:
+
+* :class:`MerkleTree` keeps every *complete* subtree hash, level by level, in flat
+  ``bytearray`` s (about 64 bytes per leaf), so any root, inclusion or consistency proof is
+  O(log n). Export and verification use it: they need proofs for arbitrary leaves.
+* :class:`CompactRange` keeps only the O(log n) maximal complete subtrees that cover a
+  range of leaves. That is all the live writer needs: the root of the whole tree (the
+  range ``[0, n)``) and the consistency proof from the last signed checkpoint ``m`` (built
+  from the ranges ``[0, m)`` and ``[m, n)``, see :func:`consistency_proof_from_ranges`).
+  A long-running writer's memory then stays flat instead of growing 64 bytes per record.
 """
 
 from __future__ import annotations
@@ -136,6 +142,128 @@ class MerkleTree:
                 complete = False
         proof.reverse()
         return proof
+
+
+class CompactRange:
+    """The maximal complete subtrees covering leaves ``[begin, end)``, left to right.
+
+    Appending a leaf merges it with the last node while they are siblings inside the range,
+    so there are at most two nodes per tree level (one when ``begin`` is 0: the "frontier").
+    Immutable updates (:meth:`extended`) let the writer build a grouped commit's state on
+    the side and adopt it only once the commit is durable.
+    """
+
+    __slots__ = ("begin", "end", "nodes")
+
+    def __init__(
+        self, begin: int = 0, end: int | None = None, nodes: Sequence[bytes] = ()
+    ) -> None:
+        self.begin = begin
+        self.end = begin if end is None else end
+        self.nodes: list[bytes] = list(nodes)
+
+    @property
+    def size(self) -> int:
+        """Leaves in the range (for ``begin == 0``: the tree size)."""
+        return self.end - self.begin
+
+    def copy(self) -> CompactRange:
+        return CompactRange(self.begin, self.end, self.nodes)
+
+    def append(self, leaf: bytes) -> None:
+        if len(leaf) != HASH_SIZE:
+            raise ValueError("leaf hash must be 32 bytes")
+        nodes, node, index, level = self.nodes, leaf, self.end, 0
+        # A right child whose left sibling starts inside the range completes a pair.
+        while index & 1 and (index - 1) << level >= self.begin:
+            node = node_hash(nodes.pop(), node)
+            index >>= 1
+            level += 1
+        nodes.append(node)
+        self.end += 1
+
+    def extended(self, leaves: Iterable[bytes]) -> CompactRange:
+        """A copy with ``leaves`` appended; ``self`` is unchanged."""
+        out = self.copy()
+        for leaf in leaves:
+            out.append(leaf)
+        return out
+
+    def spans(self) -> list[tuple[int, int, bytes]]:
+        """``(start, end, hash)`` of each node, left to right."""
+        out: list[tuple[int, int, bytes]] = []
+        start, end = self.begin, self.end
+        sizes: list[int] = []
+        # Left part: blocks grow while ``start`` is aligned to them; right part: they shrink.
+        while start < end:
+            size = start & -start if start else 1 << ((end - start).bit_length() - 1)
+            while start + size > end:
+                size >>= 1
+            sizes.append(size)
+            start += size
+        start = self.begin
+        if len(sizes) != len(self.nodes):  # pragma: no cover - an internal invariant
+            raise AssertionError("compact range nodes do not match its bounds")
+        for size, node in zip(sizes, self.nodes, strict=True):
+            out.append((start, start + size, node))
+            start += size
+        return out
+
+    def root(self) -> bytes:
+        """MTH of the range's leaves: for ``begin == 0`` the tree root at ``end``."""
+        if not self.nodes:
+            return EMPTY_ROOT
+        node = self.nodes[-1]
+        for left in reversed(self.nodes[:-1]):
+            node = node_hash(left, node)
+        return node
+
+
+def _range_hash(spans: Sequence[tuple[int, int, bytes]], start: int, end: int) -> bytes:
+    """MTH(D[start:end]) from compact-range nodes that tile exactly ``[start, end)``."""
+    inner = [h for s, e, h in spans if start <= s and e <= end]
+    covered = sum(e - s for s, e, _ in spans if start <= s and e <= end)
+    if covered != end - start or not inner:
+        raise ProofError(f"no compact-range nodes tile the leaves [{start}, {end})")
+    node = inner[-1]
+    for left in reversed(inner[:-1]):
+        node = node_hash(left, node)
+    return node
+
+
+def consistency_proof_from_ranges(old: CompactRange, new: CompactRange) -> list[bytes]:
+    """RFC 6962 PROOF(m, D[0:n]) from the ranges ``[0, m)`` and ``[m, n)`` alone.
+
+    Every node of the proof is a complete subtree left of ``m`` (a node of ``old``: the path
+    to leaf m-1 only ever steps right past blocks that lie inside ``[0, m)`` and are maximal
+    there) or a subtree right of ``m`` whose start is aligned beyond every block that
+    straddles ``m`` (so ``new`` 's nodes tile it). No leaf needs to be kept in memory.
+    """
+    if old.begin != 0 or new.begin != old.end:
+        raise ProofError("need the ranges [0, m) and [m, n)")
+    size1, size2 = old.end, new.end
+    if size1 == 0 or size1 == size2:
+        return []
+    left, right = old.spans(), new.spans()
+    proof: list[bytes] = []
+    start, end, m, complete = 0, size2, size1, True
+    while True:
+        n = end - start
+        if m == n:
+            if not complete:
+                proof.append(_range_hash(left, start, end))
+            break
+        k = _split(n)
+        if m <= k:
+            proof.append(_range_hash(right, start + k, end))
+            end = start + k
+        else:
+            proof.append(_range_hash(left, start, start + k))
+            start += k
+            m -= k
+            complete = False
+    proof.reverse()
+    return proof
 
 
 def root_from_leaves(leaves: Sequence[bytes]) -> bytes:
