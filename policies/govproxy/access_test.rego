@@ -41,3 +41,11 @@ test_denied_provider_is_never_a_reroute_target if {
 	not d.allow
 	d.deny[0].code == "residency"
 }
+
+test_denied_model_is_never_a_reroute_target if {
+	tenant := f.with_tenant({"residency": ["eu"], "deny_models": ["mistral-large"]})
+	d := govproxy.decide(f.merge(tenant, {"providers": [f.openai, f.mistral, f.local]}))
+	d.allow
+	d.route.provider == "local"
+	d.candidates == []
+}

@@ -27,8 +27,9 @@ stays_local(inp) := true if must_stay_local(inp)
 else := false
 
 requested_known(inp) if {
+	name := inp.request.provider
 	some p in inp.providers
-	p.name == inp.request.provider
+	p.name == name
 }
 
 # A provider the app addressed that config does not describe is treated as a cloud
@@ -50,6 +51,13 @@ unknown_requested(inp) := {
 providers(inp) := inp.providers if {
 	requested_known(inp)
 } else := array.concat(inp.providers, [unknown_requested(inp)])
+
+# The provider object the app addressed (configured, or the unknown stand-in above).
+requested(inp, provs) := p if {
+	name := inp.request.provider
+	some p in provs
+	p.name == name
+}
 
 # A provider that can take a rerouted request right now.
 usable(p) if {

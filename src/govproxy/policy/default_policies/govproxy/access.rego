@@ -49,7 +49,17 @@ model_denials(inp) := {{
 	not model_allowed(inp.tenant, inp.request.model)
 } else := set()
 
+# A tenant without lists (the common case) excludes nothing: skip the scan.
+restricts_providers(tenant) if tenant.allow_providers != null
+
+restricts_providers(tenant) if count(tenant.deny_providers) > 0
+
+restricts_models(tenant) if tenant.allow_models != null
+
+restricts_models(tenant) if count(tenant.deny_models) > 0
+
 exclude(inp, provs) := array.concat([r |
+	restricts_providers(inp.tenant)
 	some p in provs
 	not provider_allowed(inp.tenant, p.name)
 	r := {
@@ -59,6 +69,7 @@ exclude(inp, provs) := array.concat([r |
 		"message": sprintf("tenant %s may not use provider %s", [inp.tenant.name, p.name]),
 	}
 ], [r |
+	restricts_models(inp.tenant)
 	some p in provs
 	not model_allowed(inp.tenant, p.model)
 	r := {

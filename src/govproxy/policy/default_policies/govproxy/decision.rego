@@ -38,23 +38,26 @@ decide(inp) := d if {
 	requested := inp.request.provider
 	excludes := array.concat(array.concat(sensitivity.exclude(inp, provs), residency.exclude(inp, provs)), array.concat(access.exclude(inp, provs), budget.exclude(inp, provs)))
 	denials := (access.deny(inp) | budget.deny(inp)) | endpoints.deny(inp)
-	excluded_names := {r.provider | some r in excludes}
-	by_name := {p.name: p | some p in provs}
+	unavailable := {r.provider | some r in excludes} | {requested}
 	stay_local := lib.stays_local(inp)
+	kind := inp.request.provider_kind
 
 	# Prefer the same wire format, then a cloud provider over a local one unless the
 	# data must stay local (local models are the fallback, not the upgrade), then the
-	# cheaper provider, then the name (a stable order).
-	ranked := sort([[kind_rank(inp, p), local_rank(stay_local, p), p.price_in + p.price_out, p.name] |
-		some p in provs
-		p.name != requested
-		not p.name in excluded_names
+	# cheaper provider, then the name (a stable order). The last element is the
+	# provider's position in `provs`. (`set[x]` rather than `x in set`: in regopy a
+	# built-in call such as `in` costs several times a lookup.)
+	ranked := sort([[kind_rank(kind, p), local_rank(stay_local, p), p.price_in + p.price_out, name, i] |
+		some i
+		p := provs[i]
+		name := p.name
+		not unavailable[name]
 		lib.usable(p)
 	])
-	alternatives := [by_name[x[3]] | some x in ranked]
+	alternatives := [provs[x[4]] | some x in ranked]
 	own := [r | some r in excludes; r.provider == requested]
 	requested_ok := count(own) == 0
-	target := pick_target(requested_ok, by_name[requested], alternatives)
+	target := pick_target(requested_ok, lib.requested(inp, provs), alternatives)
 	allow := allowed(denials, target)
 	redact := redaction(inp, allow, target)
 
@@ -70,7 +73,7 @@ decide(inp) := d if {
 	}
 }
 
-kind_rank(inp, p) := 0 if p.kind == inp.request.provider_kind
+kind_rank(kind, p) := 0 if p.kind == kind
 
 else := 1
 

@@ -16,8 +16,8 @@ unknown_endpoint(inp) := {{
 	"rule": rule,
 	"message": sprintf("%s %s is not an API govproxy can inspect; denied by configuration", [inp.request.method, inp.request.path]),
 }} if {
-	inp.request.endpoint == "unknown"
 	inp.params.deny_unknown_endpoints
+	inp.request.endpoint == "unknown"
 } else := set()
 
 unknown_provider(inp) := {{
@@ -25,6 +25,6 @@ unknown_provider(inp) := {{
 	"rule": rule,
 	"message": sprintf("provider %s is not configured; denied by configuration", [inp.request.provider]),
 }} if {
-	not lib.requested_known(inp)
 	inp.params.deny_unknown_providers
+	not lib.requested_known(inp)
 } else := set()
