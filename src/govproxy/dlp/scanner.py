@@ -16,7 +16,7 @@ from pathlib import Path
 
 from govproxy.dlp.config import DlpConfig, load_hmac_key
 from govproxy.dlp.detectors import BUILTIN_DETECTORS
-from govproxy.dlp.detectors.base import Detector, TextState
+from govproxy.dlp.detectors.base import Claims, Detector, TextState
 from govproxy.dlp.detectors.custom import custom_detector, dictionary_detector
 from govproxy.dlp.detectors.pii import make_phone_detector
 from govproxy.dlp.model import Action, Category, Finding, ScanResult, Sensitivity
@@ -223,7 +223,7 @@ class Scanner:
         check_time = (
             len(text) > 16_384
         )  # per-detector deadline checks only where a text is large
-        taken: list[tuple[int, int]] = []
+        taken = Claims()
         out: list[Finding] = []
         for det in (
             self.detectors
@@ -232,12 +232,12 @@ class Scanner:
                 if det.anchor.absent(state):
                     continue
                 for s, e in det.find(state, taken):
-                    if any(s < te and ts < e for ts, te in taken):
+                    if taken.overlaps(s, e):
                         continue
                     value = text[s:e]
                     if self._allowed(value):
                         continue
-                    taken.append((s, e))
+                    taken.add(s, e)
                     out.append(
                         Finding(
                             entity_type=det.entity_type,
@@ -261,6 +261,8 @@ class Scanner:
     def _allowed(self, value: str) -> bool:
         if value.lower() in self._allow_values:
             return True
+        if not self._allow_patterns:  # the default: no generator to start per finding
+            return False
         return any(p.fullmatch(value) for p in self._allow_patterns)
 
     # ------------------------------------------------------------------ transforming

@@ -9,8 +9,10 @@ digit-run scan shared by all numeric detectors.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -401,13 +403,39 @@ class Numeric(Anchor):
         return not state.has_runs() or not self._runs(state)
 
     def hits(self, state: TextState) -> Iterator[tuple[int, int]]:
+        return self.unclaimed_hits(state, None)
+
+    def unclaimed_hits(
+        self, state: TextState, claimed: list[tuple[int, int]] | Claims | None
+    ) -> Iterator[tuple[int, int]]:
+        """``hits`` less the runs inside ``claimed`` spans, which are skipped before ``where`` runs."""
         where = self.where
         text = state.text
+        min_digits = self.min_digits
+        # claimed spans as sorted starts/ends, tested inline with one C bisect per run
+        starts: list[int] = []
+        ends: list[int] = []
+        inside = None
+        if claimed:
+            if isinstance(claimed, Claims) and not claimed._linear:
+                starts, ends = claimed._starts, claimed._ends
+            else:
+                spans = list(claimed)
+
+                def inside(s: int, e: int) -> bool:
+                    return any(cs <= s and e <= ce for cs, ce in spans)
+
         # ``words`` are searched only once a run has passed ``where``: each is a pass over
         # the whole text, while most texts have no run that passes (no year near 'born')
         words_ok = not self.words
         for s, e, nd in self._runs(state):
-            if nd < self.min_digits:
+            if nd < min_digits:
+                continue
+            if starts:
+                i = bisect_right(starts, s)
+                if i and ends[i - 1] >= e:
+                    continue
+            elif inside is not None and inside(s, e):
                 continue
             if nd <= self.max_digits and (where is None or where(text, s, e, nd)):
                 if not words_ok:
@@ -500,6 +528,12 @@ class BackFrom(Anchor):
     max_back: int = 32
     gate: str | None = None
 
+    def __post_init__(self) -> None:
+        # up to the last character not in ``chars``: one greedy match that backtracks,
+        # instead of a Python loop stepping back one character at a time
+        negated = "".join(re.escape(c) for c in sorted(self.chars))
+        object.__setattr__(self, "_up_to_other", re.compile(f"(?s).*[^{negated}]"))
+
     def absent(self, state: TextState) -> bool:
         return (
             self.gate is not None and self.gate not in state.text
@@ -509,12 +543,13 @@ class BackFrom(Anchor):
         text = state.text
         if self.gate is not None and self.gate not in text:
             return
+        up_to_other = self._up_to_other  # type: ignore[attr-defined]
         i = text.find(self.literal)
         while i != -1:
-            j = i
+            # where a run of ``chars`` ending at i starts (at most max_back before it)
             stop = max(0, i - self.max_back)
-            while j > stop and text[j - 1] in self.chars:
-                j -= 1
+            m = up_to_other.match(text, stop, i)
+            j = m.end() if m is not None else stop
             if j < i:
                 yield j, i + len(self.literal)
             i = text.find(self.literal, i + 1)
@@ -566,7 +601,9 @@ class Detector:
     examples: tuple[str, ...] = field(default=(), repr=False)
 
     def find(
-        self, state: TextState, claimed: list[tuple[int, int]] | None = None
+        self,
+        state: TextState,
+        claimed: list[tuple[int, int]] | Claims | None = None,
     ) -> Iterator[tuple[int, int]]:
         """Yield (start, end) of validated matches; raises only on a bug (the scanner fails closed).
 
@@ -575,44 +612,55 @@ class Detector:
         """
         text = state.text
         n = len(text)
-        hits = list(self.anchor.hits(state))
-        if not self.anchor.ordered(state):
-            hits.sort()
-        if claimed:
-            hits = _unclaimed(hits, claimed)
+        anchor = self.anchor
+        if claimed and isinstance(anchor, Numeric):
+            # claimed runs are dropped before the (costlier) per-run shape checks
+            hits = list(anchor.unclaimed_hits(state, claimed))
+        else:
+            hits = list(anchor.hits(state))
+            if not anchor.ordered(state):
+                hits.sort()
+            if claimed:
+                hits = _unclaimed(hits, claimed)
         if self.anchored:
             yield from self._find_anchored(state, hits)
             return
+        # attributes read once into locals: this loop runs for every detector on every text
+        before, after = self.before, self.after
         windows: list[list[int]] = []
         for s, e in hits:
-            lo = s - self.before
-            hi = e + self.after
-            lo = max(lo, 0)
-            hi = min(hi, n)
+            lo = s - before
+            if lo < 0:
+                lo = 0
+            hi = e + after
+            if hi > n:
+                hi = n
             if windows and lo <= windows[-1][1]:
-                windows[-1][1] = max(windows[-1][1], hi)
+                if hi > windows[-1][1]:
+                    windows[-1][1] = hi
             else:
                 windows.append([lo, hi])
         if not windows:
             return
+        finditer = self.pattern.finditer
+        group, refine, validate = self.group, self.refine, self.validate
+        context = self.context
         seen_end = -1
         for lo, hi in windows:
-            for m in self.pattern.finditer(text, lo, hi):
-                start, end = m.span(self.group)
+            for m in finditer(text, lo, hi):
+                start, end = m.span(group)
                 if start < 0 or start < seen_end or end <= start:
                     continue
                 # a match that touches a window edge that is not the text edge may be cut short
-                if m.end() == hi and hi < n:
+                if hi < n and m.end() == hi:
                     continue
                 spans = (
-                    self.refine(start, end, state)
-                    if self.refine is not None
-                    else [(start, end)]
+                    refine(start, end, state) if refine is not None else [(start, end)]
                 )
                 for s, e in spans:
-                    if self.validate is not None and not self.validate(text[s:e]):
+                    if validate is not None and not validate(text[s:e]):
                         continue
-                    if self.context and not self.has_context(state, s, e):
+                    if context and not self.has_context(state, s, e):
                         continue
                     seen_end = e
                     yield s, e
@@ -664,9 +712,64 @@ def context_regex(words: tuple[str, ...]) -> re.Pattern[str]:
     )
 
 
+class Claims:
+    """Spans already reported in one text, kept sorted so each test is a bisect.
+
+    The scanner adds a span only when it overlaps none already there, so the spans are
+    disjoint and, sorted by start, their ends are sorted too: the only span that can contain
+    or overlap a given one is the last that starts before it. Checking every claimed span
+    for every anchor hit of every later detector was a visible share of a PII-dense scan.
+    An empty span breaks that ordering argument (it can sit inside another's start), so
+    adding one switches the tests to a plain scan of all spans.
+    """
+
+    __slots__ = ("_ends", "_linear", "_starts")
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._linear = False
+
+    def __bool__(self) -> bool:
+        return bool(self._starts)
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return zip(self._starts, self._ends)
+
+    def add(self, start: int, end: int) -> None:
+        i = bisect.bisect_right(self._starts, start)
+        self._starts.insert(i, start)
+        self._ends.insert(i, end)
+        if end <= start:
+            self._linear = True
+
+    def overlaps(self, start: int, end: int) -> bool:
+        """Whether [start, end) overlaps a claimed span (the scanner's test before adding one)."""
+        if self._linear or end <= start:
+            return any(start < ce and cs < end for cs, ce in zip(self._starts, self._ends))
+        i = bisect.bisect_left(self._starts, end)
+        return i > 0 and self._ends[i - 1] > start
+
+    def contains(self, start: int, end: int) -> bool:
+        """Whether [start, end) lies inside one claimed span."""
+        if self._linear:
+            return any(cs <= start and end <= ce for cs, ce in zip(self._starts, self._ends))
+        i = bisect.bisect_right(self._starts, start)
+        return i > 0 and self._ends[i - 1] >= end
+
+    def unclaimed(self, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        contains = self.contains
+        return [h for h in hits if not contains(h[0], h[1])]
+
+
 def _unclaimed(
-    hits: list[tuple[int, int]], claimed: list[tuple[int, int]]
+    hits: list[tuple[int, int]], claimed: list[tuple[int, int]] | Claims
 ) -> list[tuple[int, int]]:
+    if isinstance(claimed, Claims):
+        return claimed.unclaimed(hits)
     out = []
     for h in hits:
         hs, he = h

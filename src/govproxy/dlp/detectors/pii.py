@@ -31,6 +31,10 @@ _CARD_RUN = re.compile(
     r"(?<![0-9A-Za-z\-.,])[0-9]{1,19}(?:[ \-][0-9]{1,19}){0,8}(?![0-9A-Za-z]|[\-.,][0-9])"
 )
 _GROUP = re.compile(r"[0-9]+")
+# the first digits of every issuer range in validators.card_ok's rules
+_ISSUER_FIRST_DIGITS = frozenset(
+    str(p)[0] for (_, lo, hi), _ in v._CARD_RULES for p in range(lo, hi + 1)
+)
 
 
 def _card_spans(start: int, end: int, state: TextState) -> list[tuple[int, int]]:
@@ -40,6 +44,9 @@ def _card_spans(start: int, end: int, state: TextState) -> list[tuple[int, int]]
     out: list[tuple[int, int]] = []
     i = 0
     while i < len(groups):
+        if text[groups[i][0]] not in _ISSUER_FIRST_DIGITS:
+            i += 1  # no issuer's numbers start with this digit: card_ok would say no to all
+            continue
         found = None
         total = 0
         best_j = -1
