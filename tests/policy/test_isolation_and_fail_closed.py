@@ -69,6 +69,29 @@ def test_engine_hang_times_out_fails_closed_and_recovers(tmp_path: Path) -> None
         decider.close()
 
 
+def test_cancelled_async_decision_kills_the_busy_worker_and_the_next_is_decided(tmp_path: Path) -> None:
+    """A caller that gives up mid-call must not leave a reply in the pipe for the next call."""
+    decider = _decider(tmp_path, timeout_ms=10_000)
+    try:
+        busy_pid, _ = decider.engine.worker_pids()  # type: ignore[attr-defined]
+
+        async def give_up() -> None:
+            task = asyncio.create_task(decider.decide(make_input(model="spin")))
+            await asyncio.sleep(0.2)
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+        asyncio.run(give_up())
+        good = asyncio.run(decider.decide(make_input(model="gpt-4o")))
+        assert good.allow and good.error is None
+        assert decider.engine.worker_pids()[0] != busy_pid  # type: ignore[attr-defined]
+    finally:
+        decider.close()
+
+
 def test_on_error_allow_never_applies_to_critical_or_unknown(tmp_path: Path) -> None:
     write_policy(tmp_path, 'decision := {"allow": true, "unexpected_field": 1}')  # malformed decision
     decider = PolicyDecider(PolicyConfig(path=str(tmp_path), hot_reload=False, on_error="allow", timeout_ms=2000))

@@ -154,11 +154,19 @@ class WorkerProcess:
             if got is not None:
                 fut.set_result(got)
 
+        def on_deadline() -> None:
+            if not fut.done():
+                fut.set_exception(TimeoutError())
+
+        # A plain timer on the future, not asyncio.wait_for: wait_for's timeout machinery
+        # cost ~55 us per decision here, half of the whole pipe round trip.
         loop.add_reader(self._rfd, on_readable)
+        deadline = loop.call_later(timeout, on_deadline)
         try:
             try:
-                return await asyncio.wait_for(fut, timeout)
+                return await fut
             finally:
+                deadline.cancel()
                 # Unregister before the fd can be closed (and its number reused).
                 loop.remove_reader(self._rfd)
         except TimeoutError:
