@@ -85,18 +85,15 @@ class TextState:
 
     __slots__ = (
         "_after_upper",
-        "_all_spans",
         "_by_min",
-        "_cap_spans",
         "_capital_after",
         "_contains",
-        "_lettered",
         "_lower",
         "_mask",
+        "_n_runs",
         "_numeric",
         "_ops",
         "_regex_hits",
-        "_spans",
         "text",
     )  # fmt: skip
 
@@ -104,16 +101,13 @@ class TextState:
         self.text = text
         self._lower: str | None = None
         self._mask = b""
-        self._lettered: set[int] = set()
+        self._n_runs = 0
         self._ops: dict[int, list[int] | None] = {}
         self._numeric: list[tuple[int, int, int]] | None = None
         self._by_min: dict[int, list[tuple[int, int, int]]] = {}
         self._contains: dict[tuple[str, bool], bool] = {}
         self._capital_after: list[tuple[int, int, int]] | None = None
         self._after_upper: list[tuple[int, int, int]] | None = None
-        self._spans: list[tuple[int, int]] | None = None
-        self._all_spans: list[tuple[int, int]] = []
-        self._cap_spans: list[tuple[int, int]] = []
         self._regex_hits: dict[re.Pattern[str], list[tuple[int, int]]] = {}
 
     def regex_hits(self, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
@@ -173,47 +167,56 @@ class TextState:
         return self._lower
 
     def _scan_numeric(self) -> None:
-        # list comprehensions over the matches: per-match Python work is the cost here
-        self._mask = digit_mask(self.text)
-        ms = numeric_run_matches_in(self.text, self._mask)
-        self._all_spans = [m.span() for m in ms]
-        self._spans = [
-            m.span() for m in ms if m.lastindex != 2
-        ]  # group 2 = short run before a capital
-        self._cap_spans = [m.span() for m in ms if m.lastindex]
-        # a short run before a capital may hold one letter ('221B Baker'), which the run's
-        # count has always included (detectors' digit thresholds were set with it)
-        self._lettered = {
-            m.start() for m in ms if m.lastindex == 2 and len(m.group(2)) == 2
-        }
+        """Find the digit runs and sort them into the lists detectors ask for, in one pass.
 
-    def _with_counts(self, spans: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
-        """(start, end, count) where count is the run's characters other than separators.
-
-        Digits are the b"1" bytes of the mask's slice (a C count, no per-run str.translate);
-        a lettered short run adds its letter.
+        Each run is (start, end, count): count is its characters other than separators,
+        the b"1" bytes of its slice of the digit mask (a C count), plus the one letter a
+        short run before a capital may hold ('221B Baker'), which thresholds were set with.
         """
-        count = self._mask.count
-        if not self._lettered:
-            return [(s, e, count(b"1", s, e)) for s, e in spans]
-        lettered = self._lettered
-        return [(s, e, count(b"1", s, e) + (s in lettered)) for s, e in spans]
+        text = self.text
+        self._mask = mask = digit_mask(text)
+        count = mask.count
+        numeric: list[tuple[int, int, int]] = []  # four digits or more, not a short capital run
+        capital: list[tuple[int, int, int]] = []  # followed by a capitalised word
+        upper: list[tuple[int, int, int]] = []  # after an upper-case letter (a space between allowed)
+        n = 0
+        for m in numeric_run_matches_in(text, mask):
+            n += 1
+            s, e = m.span()
+            li = m.lastindex  # None: plain run; 1: long run before a capital; 2: short one
+            nd = count(b"1", s, e)
+            if li == 2:
+                if len(m.group(2)) == 2:
+                    nd += 1
+                run = (s, e, nd)
+                capital.append(run)
+            else:
+                run = (s, e, nd)
+                if nd >= 4:
+                    numeric.append(run)
+                if li:
+                    capital.append(run)
+            if s and (
+                "A" <= text[s - 1] <= "Z"
+                or (text[s - 1] == " " and s > 1 and "A" <= text[s - 2] <= "Z")
+            ):
+                upper.append(run)
+        self._n_runs = n
+        self._numeric = numeric
+        self._capital_after = capital
+        self._after_upper = upper
 
     def has_runs(self) -> bool:
         """Any digit run at all (prose without numbers skips every numeric detector here)."""
-        if self._spans is None:
+        if self._numeric is None:
             self._scan_numeric()
-        return bool(self._all_spans)
+        return self._n_runs > 0
 
     def numeric_runs(self) -> list[tuple[int, int, int]]:
         """(start, end, digit count) of digit runs with at least four digits."""
         if self._numeric is None:
-            if self._spans is None:
-                self._scan_numeric()
-            self._numeric = [
-                r for r in self._with_counts(self._spans or []) if r[2] >= 4
-            ]
-        return self._numeric
+            self._scan_numeric()
+        return self._numeric  # type: ignore[return-value]
 
     def runs_with(self, min_digits: int) -> list[tuple[int, int, int]]:
         """Runs with at least ``min_digits`` digits (cached per threshold)."""
@@ -226,28 +229,14 @@ class TextState:
     def runs_after_upper(self) -> list[tuple[int, int, int]]:
         """Runs directly after an upper-case letter (one space allowed): 'AB 12 34 56 C', 'DE136695976'."""
         if self._after_upper is None:
-            if self._spans is None:
-                self._scan_numeric()
-            text = self.text
-            ups = [
-                (s, e)
-                for s, e in self._all_spans
-                if s
-                and (
-                    "A" <= text[s - 1] <= "Z"
-                    or (text[s - 1] == " " and s > 1 and "A" <= text[s - 2] <= "Z")
-                )
-            ]
-            self._after_upper = self._with_counts(ups)
-        return self._after_upper
+            self._scan_numeric()
+        return self._after_upper  # type: ignore[return-value]
 
     def runs_before_capital(self) -> list[tuple[int, int, int]]:
         """Runs followed by a capitalised word ('221B Baker Street'): house-number candidates."""
         if self._capital_after is None:
-            if self._spans is None:
-                self._scan_numeric()
-            self._capital_after = self._with_counts(self._cap_spans)
-        return self._capital_after
+            self._scan_numeric()
+        return self._capital_after  # type: ignore[return-value]
 
 
 class Anchor:
