@@ -251,6 +251,10 @@ class Anchor:
         """A cheap test that there can be no hit, so clean text skips the detector entirely."""
         return False
 
+    def hit_list(self, state: TextState) -> list[tuple[int, int]]:
+        """``hits`` as a list; anchors that already hold one return it (callers do not mutate it)."""
+        return list(self.hits(state))
+
     def ordered(self, state: TextState) -> bool:
         """Whether hits() yields positions in text order (else the detector sorts them)."""
         return True
@@ -364,6 +368,9 @@ class RegexAnchor(Anchor):
     def hits(self, state: TextState) -> Iterator[tuple[int, int]]:
         yield from state.regex_hits(self.pattern)
 
+    def hit_list(self, state: TextState) -> list[tuple[int, int]]:
+        return state.regex_hits(self.pattern)
+
 
 RunPredicate = Callable[[str, int, int, int], bool]
 
@@ -392,12 +399,17 @@ class Numeric(Anchor):
         return not state.has_runs() or not self._runs(state)
 
     def hits(self, state: TextState) -> Iterator[tuple[int, int]]:
-        return self.unclaimed_hits(state, None)
+        return iter(self.unclaimed_hits(state, None))
 
     def unclaimed_hits(
         self, state: TextState, claimed: list[tuple[int, int]] | Claims | None
-    ) -> Iterator[tuple[int, int]]:
-        """``hits`` less the runs inside ``claimed`` spans, which are skipped before ``where`` runs."""
+    ) -> list[tuple[int, int]]:
+        """``hits`` less the runs inside ``claimed`` spans, which are skipped before ``where`` runs.
+
+        A list built in a plain loop: cheaper than a generator resumed once per hit.
+        """
+        out: list[tuple[int, int]] = []
+        max_digits = self.max_digits
         where = self.where
         text = state.text
         min_digits = self.min_digits
@@ -426,12 +438,13 @@ class Numeric(Anchor):
                     continue
             elif inside is not None and inside(s, e):
                 continue
-            if nd <= self.max_digits and (where is None or where(text, s, e, nd)):
+            if nd <= max_digits and (where is None or where(text, s, e, nd)):
                 if not words_ok:
                     if not any(state.contains(w, True) for w in self.words):
-                        return
+                        return []
                     words_ok = True
-                yield s, e
+                out.append((s, e))
+        return out
 
 
 def upper_before(text: str, s: int, e: int, nd: int) -> bool:
@@ -506,6 +519,9 @@ class KeywordBeforeOperator(Anchor):
 
     def hits(self, state: TextState) -> Iterator[tuple[int, int]]:
         yield from self._hits(state)
+
+    def hit_list(self, state: TextState) -> list[tuple[int, int]]:
+        return self._hits(state)
 
 
 @dataclass(frozen=True)
@@ -602,13 +618,13 @@ class Detector:
         text = state.text
         n = len(text)
         anchor = self.anchor
-        if claimed and isinstance(anchor, Numeric):
+        if isinstance(anchor, Numeric):
             # claimed runs are dropped before the (costlier) per-run shape checks
-            hits = list(anchor.unclaimed_hits(state, claimed))
+            hits = anchor.unclaimed_hits(state, claimed)
         else:
-            hits = list(anchor.hits(state))
+            hits = anchor.hit_list(state)
             if not anchor.ordered(state):
-                hits.sort()
+                hits = sorted(hits)
             if claimed:
                 hits = _unclaimed(hits, claimed)
         if self.anchored:

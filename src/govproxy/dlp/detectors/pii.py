@@ -405,12 +405,16 @@ def _phone_spans(
             groups = _phone_groups(core)
         if len(groups) == 1:
             return []  # long undivided digit strings are IDs, cards, timestamps
+    if digits >= 8 and core.startswith("+") and _international_ok(core, digits, only):
+        # a valid '+CC' number is reported with or without phone words nearby, so only
+        # the address test can still turn it down (the context search is skipped)
+        return [] if _looks_like_address(text, start, end) else [(start, end)]
     if _looks_like_address(text, start, end):
         return []
     if _has_phone_context(state, start, end):
         return [(start, end)]
     if digits >= 8 and core.startswith("+"):
-        return [(start, end)] if _international_ok(core, digits, only) else []
+        return []  # '+' and no country calling code that exists
     # Without context only shapes people write phone numbers in are validated (libphonenumber
     # is slow, and undivided digit strings - licence numbers, order ids - validate in some plan
     # far too often): North American 3-3-4, or a national number with a trunk 0 in groups.
