@@ -172,7 +172,8 @@ class AuditLog:
         except BaseException:
             self._lock.release()
             raise
-        self._queue: queue.SimpleQueue[_Pending | _Control] = queue.SimpleQueue()
+        # None: a wake-up from the publisher (a checkpoint finished)
+        self._queue: queue.SimpleQueue[_Pending | _Control | None] = queue.SimpleQueue()
         self._closed = False
         # Signing I/O (fsync, checkpoint files, checkpoint row, WAL checkpoint) runs on a
         # publisher thread with its own connection, so commits never wait for a disk flush.
@@ -508,6 +509,8 @@ class AuditLog:
         closing: _Control | None = None
         try:
             while closing is None:
+                if self._inflight is not None and self._inflight.done():
+                    self._collect_published()
                 timeout = self._time_to_checkpoint()
                 try:
                     if timeout is None:
@@ -572,6 +575,8 @@ class AuditLog:
             except queue.Empty:
                 return
             err = AuditClosed(f"audit writer stopped ({type(exc).__name__})")
+            if item is None:
+                continue
             if isinstance(item, _Pending):
                 _settle([(item, None, err)])
             elif not item.future.done():
@@ -586,10 +591,10 @@ class AuditLog:
         return self._inflight is not None and not self._inflight.done()
 
     def _time_to_checkpoint(self) -> float | None:
-        if self._pending_since is None:
+        """How long the writer may sleep when idle; None: until something is queued
+        (a record, a control, or the publisher's wake-up when its checkpoint is done)."""
+        if self._pending_since is None or self._publishing():
             return None
-        if self._publishing():
-            return 0.005  # poll until the publisher is free; never spin
         return max(
             0.0,
             self._pending_since
@@ -825,14 +830,18 @@ class AuditLog:
         if not wait:
             return None
         try:
-            return fut.result()
+            fut.result()  # raises what the publisher hit
         finally:
             self._collect_published()
+        if self._last_signed is None or self._last_signed.size != size:
+            raise StoreError("the checkpoint row was not stored (see the error log)")
+        return self._last_signed
 
     def _collect_published(self) -> None:
-        """Writer thread, once the publisher is done: a signed size becomes the base of the
-        next consistency proof (its frontier and the range grown since); a failed one is
-        dropped and the old base kept, so the next signature still proves from it."""
+        """Writer thread, once the publisher is done: store the checkpoint row, then the
+        signed size becomes ``last_signed`` and the base of the next consistency proof (its
+        frontier and the range grown since). A failure is logged and dropped; the old base
+        is kept, so the next signature still proves from it."""
         fut, self._inflight = self._inflight, None
         ranges, self._publishing_ranges = self._publishing_ranges, None
         if fut is None:
@@ -841,11 +850,24 @@ class AuditLog:
             state = fut.result()
         except Exception:  # noqa: BLE001 - logged by the publisher
             return
+        try:
+            self._conn.execute(
+                "INSERT INTO checkpoints (size, root, note, created) VALUES (?,?,?,?)",
+                (state.size, state.root, state.note, rfc3339_now()),
+            )
+        except sqlite3.Error as exc:
+            log.error(
+                "audit: storing the checkpoint at size %d failed: %s", state.size, exc
+            )
+            return
+        self._last_signed = state
         if ranges is not None and ranges[0].end == state.size:
             self._signed_frontier, self._since_signed = ranges
 
     def _publish_loop(self) -> None:
-        """Publisher thread: make the records durable, sign, store the checkpoint twice."""
+        """Publisher thread: make the records durable, sign, write the checkpoint file, and
+        copy the WAL into the DB file, all off the commit path. It never takes the write
+        lock: its connection only runs PASSIVE WAL checkpoints, which writers do not wait for."""
         conn = connect(self.config.path, self.config.synchronous.value)
         try:
             while (job := self._publish_queue.get()) is not None:
@@ -862,19 +884,10 @@ class AuditLog:
                     write_checkpoint_file(
                         self.config.resolved_checkpoint_dir, self.origin, size, note
                     )
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        conn.execute(
-                            "INSERT INTO checkpoints (size, root, note, created) VALUES (?,?,?,?)",
-                            (size, root, note, rfc3339_now()),
-                        )
-                        conn.execute("COMMIT")
-                    except BaseException:
-                        conn.execute("ROLLBACK")
-                        raise
-                    state = SignedState(size, root, note)
-                    self._last_signed = state
-                    fut.set_result(state)
+                    # The DB row is stored by the writer (see _collect_published): a second
+                    # writing connection would make request commits wait on its lock, and
+                    # SQLite's busy handler sleeps 1, 2, 5 ... ms between retries.
+                    fut.set_result(SignedState(size, root, note))
                 except Exception as exc:  # noqa: BLE001 - logged, reported, retried at the next checkpoint
                     log.error(
                         "audit: publishing the checkpoint at size %d failed: %s",
@@ -882,6 +895,7 @@ class AuditLog:
                         exc,
                     )
                     fut.set_exception(exc)
+                self._queue.put(None)  # wake the writer: it stores the row and re-arms
                 try:
                     conn.execute(
                         "PRAGMA wal_checkpoint(PASSIVE)"
