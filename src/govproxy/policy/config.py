@@ -42,6 +42,11 @@ class PolicyConfig(BaseModel):
     shadow: str | None = Field(default=None, description="candidate policy directory evaluated beside the active one")
     decision_path: str = Field(default="govproxy/decision", description="data path of the decision document")
     hot_reload: bool = Field(default=True, description="embedded: pick up changes to the policy directory")
+    workers: int = Field(
+        default=2, ge=1, le=32,
+        description="embedded: policy worker processes deciding in parallel (plus one spare); "
+                    "a slow cold decision then does not queue the others",
+    )
     reload_interval_s: float = Field(default=1.0, gt=0)
     params: PolicyParams = Field(default_factory=PolicyParams)
     cache_ttl_s: float = Field(

@@ -47,7 +47,8 @@ def build_engine(config: PolicyConfig) -> PolicyEngine:
     if config.engine == "opa":
         return OpaEngine(config.opa_url, config.decision_path, policy_dir=config.policy_dir())
     return EmbeddedEngine(config.policy_dir(), config.decision_ref, hot_reload=config.hot_reload,
-                          reload_interval_s=config.reload_interval_s, probe_input=_probe())
+                          reload_interval_s=config.reload_interval_s, probe_input=_probe(),
+                          workers=config.workers)
 
 
 def _probe() -> bytes:
