@@ -21,14 +21,24 @@ from stdnum.us import itin as _us_itin
 
 _SEPARATORS = str.maketrans("", "", " -./()\t")
 _NON_DIGITS = {c: None for c in range(0x80) if not chr(c).isdigit()}
+# The same deletions as bytes: str.translate has no fast path for deleting characters (it
+# looks each one up in a dict), bytes.translate(None, delete) is a C loop, ~5x cheaper
+# on the short values validators see. Used for ASCII values, where both agree exactly.
+_SEPARATOR_BYTES = b" -./()\t"
+_NON_DIGIT_BYTES = bytes(c for c in range(0x80) if not chr(c).isdigit())
 
 
 def only_digits(value: str) -> str:
     """ASCII digits of ``value`` (non-ASCII characters are kept, callers check isdigit)."""
+    if value.isascii():
+        return value.encode("ascii").translate(None, _NON_DIGIT_BYTES).decode("ascii")
     return value.translate(_NON_DIGITS)
 
 
 def digits_only(value: str) -> str:
+    """``value`` without the separators numbers are written with (space - . / ( ) tab)."""
+    if value.isascii():
+        return value.encode("ascii").translate(None, _SEPARATOR_BYTES).decode("ascii")
     return value.translate(_SEPARATORS)
 
 
