@@ -142,6 +142,9 @@ _IBAN_LETTERS = str.maketrans(
 )
 
 
+_IBAN_CHAR_DIGITS = {c: str(int(c, 36)) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
+
+
 def iban_mod97_ok(compact: str) -> bool:
     """ISO 7064 mod 97-10 over the rearranged IBAN: cheap, rejects almost every non-IBAN."""
     if (
@@ -152,7 +155,12 @@ def iban_mod97_ok(compact: str) -> bool:
     ):
         return False
     moved = compact[4:] + compact[:4]
-    digits = moved.translate(_IBAN_LETTERS)
+    try:
+        # a C-level map over a dict: str.translate into two-character strings takes its
+        # slow path and cost ~4 us per candidate
+        digits = "".join(map(_IBAN_CHAR_DIGITS.__getitem__, moved))
+    except KeyError:  # lower-case letters: translate leaves them, int() below rejects them
+        digits = moved.translate(_IBAN_LETTERS)
     return int(digits) % 97 == 1
 
 
