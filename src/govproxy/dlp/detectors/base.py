@@ -485,10 +485,17 @@ class KeywordBeforeOperator(Anchor):
         ops = state.operators(self.max_operators)
         found: set[tuple[int, int]] = set()
         if ops is not None:
+            keywords = self.keywords
+            if len(ops) * len(keywords) > 2 * len(keywords) + 4:
+                # many windows: one cached whole-text test per keyword (shared with other
+                # detectors, e.g. 'secret') is cheaper than a find per keyword per window,
+                # and a keyword that is nowhere in the text is in no window either
+                keywords = tuple(k for k in keywords if state.contains(k, True))
+                if not keywords:
+                    ops = []
             if ops:
                 lower = state.lower
                 near = self._near  # type: ignore[attr-defined]
-                keywords = self.keywords
                 reach = self.reach
                 for i in ops:
                     lo = max(0, i - reach)
