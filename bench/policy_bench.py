@@ -25,6 +25,10 @@ production, paced at ``--mix-rate`` requests/s (the cache TTL is wall-clock, so 
 rate sets the hit rate). It reports p50/p99 over all requests, the cache hit rate,
 and p50/p99 of the misses alone. It is reported beside the cold rows, never instead.
 
+``pairs_workers_1`` / ``pairs_workers_2``: two cold decisions issued at once (asyncio),
+through a pool of one and of two policy workers: per-decision p50/p99 (with one worker
+the second decision queues behind the first).
+
 Nothing here asserts; the figures are for the report. The machine's load changes them
 (2 shared cores): compare rows of one run, not runs.
 """
@@ -106,7 +110,7 @@ MIX_SETTINGS = settings_from_dict({"tenants": {
 # (tenant, weight), (provider, kind, host, path, models), (sensitivity, weight, findings)
 MIX_TENANTS = [("default", 50), ("eu", 20), ("locked", 10), ("models", 10), ("unknown-team", 10)]
 MIX_APPS = ["support-bot", "code-assist", "summariser", "search", "batch-etl", None]
-MIX_TARGETS = [
+MIX_TARGETS: list[tuple[str, ProviderKind, str, str, list[str], int]] = [
     ("openai", ProviderKind.OPENAI, "api.openai.com", "/v1/chat/completions", ["gpt-4o-mini", "gpt-4o", "o3-mini"], 45),
     ("anthropic", ProviderKind.ANTHROPIC, "api.anthropic.com", "/v1/messages", ["claude-sonnet-4-5", "claude-haiku-4-5"], 25),
     ("mistral", ProviderKind.OPENAI_COMPATIBLE, "api.mistral.ai", "/v1/chat/completions", ["mistral-large-latest"], 10),
@@ -115,7 +119,7 @@ MIX_TARGETS = [
     ("gemini", ProviderKind.GEMINI, "generativelanguage.googleapis.com",
      "/v1beta/models/gemini-2.5-flash:generateContent", ["gemini-2.5-flash"], 10),
 ]
-MIX_SENSITIVITY = [
+MIX_SENSITIVITY: list[tuple[str, int, list[dict[str, int]]]] = [
     ("public", 60, [{}]),
     ("internal", 20, [{"PERSON": 1}, {"EMAIL": 1}, {"EMAIL": 2, "PERSON": 1}]),
     ("confidential", 15, [{"EMAIL": 1, "IBAN": 1}, {"PHONE": 1, "PERSON": 2}]),
@@ -147,6 +151,27 @@ def live_mix_inputs(n: int, seed: int = 7) -> list[Callable[[], PolicyInput]]:
 
         out.append(build)
     return out
+
+
+async def run_pairs(decider: PolicyDecider, pins: list[PolicyInput], n: int) -> dict[str, float]:
+    """Two different cold decisions at once, n times; the latency of each decision."""
+    out: list[float] = []
+
+    async def one(pin: PolicyInput) -> None:
+        t = time.perf_counter()
+        await decider.decide(pin)
+        out.append((time.perf_counter() - t) * 1e6)
+
+    for i in range(n):
+        await asyncio.gather(one(pins[i % len(pins)]), one(pins[(i + 1) % len(pins)]))
+    return stats(out)
+
+
+def wait_ready(decider: PolicyDecider, limit_s: float = 60.0) -> None:
+    """Measure a full pool, not one still compiling its spare in the background."""
+    deadline = time.monotonic() + limit_s
+    while not decider.engine.ready() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.05)
 
 
 async def run_live_mix(decider: PolicyDecider, builds: list[Callable[[], PolicyInput]],
@@ -231,6 +256,8 @@ def main() -> int:
         compiled = inproc
 
     eval_server, eval_url = serve(_Evaluating)
+    for d in (cold, cached, trivial):
+        wait_ready(d)
     opa_canned = PolicyDecider(PolicyConfig(engine="opa", opa_url=canned_url, path=str(POLICIES),
                                             timeout_ms=5000, cache_ttl_s=0))
     opa_eval = PolicyDecider(PolicyConfig(engine="opa", opa_url=eval_url, path=str(POLICIES),
@@ -266,11 +293,22 @@ def main() -> int:
             row["_meta"] = {"input_bytes": len(pin.model_dump_json()), "providers": len(pin.providers),
                             "allow": check.allow, "route": check.route.provider if check.route else None}
             results[name] = row
+        pairs: dict[str, dict[str, float]] = {}
+        pair_pins = [build() for _, build in scenario_inputs()]
+        for workers in (1, 2):
+            pool = PolicyDecider(PolicyConfig(path=str(POLICIES), hot_reload=False, timeout_ms=5000,
+                                              cache_ttl_s=0, workers=workers))
+            try:
+                wait_ready(pool)
+                pairs[f"pairs_workers_{workers}"] = asyncio.run(run_pairs(pool, pair_pins, max(50, args.n // 2)))
+            finally:
+                pool.close()
         live: dict[str, float] | None = None
         if args.mix_n > 0:
             # A fresh decider: production settings (cache on, default TTL and size).
             mix_decider = PolicyDecider(PolicyConfig(path=str(POLICIES), hot_reload=False))
             try:
+                wait_ready(mix_decider)
                 live = asyncio.run(run_live_mix(mix_decider, live_mix_inputs(args.mix_n), args.mix_rate))
             finally:
                 mix_decider.close()
@@ -281,7 +319,8 @@ def main() -> int:
         eval_server.shutdown()
 
     if args.json:
-        print(json.dumps({"load_avg": os.getloadavg(), "results": results, "live_mix": live}, indent=2))
+        print(json.dumps({"load_avg": os.getloadavg(), "results": results, "pairs": pairs, "live_mix": live},
+                         indent=2))
         return 0
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; n={args.n} per cell; microseconds")
     for name, row in results.items():
@@ -291,6 +330,9 @@ def main() -> int:
         for path, st in row.items():
             print(f"  {path:<17} p50 {st['p50_us']:8.0f}   p99 {st['p99_us']:8.0f}"
                   + (f"   x{st['p50_us'] / base:5.1f} of build_input" if path != "build_input" else ""))
+    print("\nconcurrency (two cold decisions at once, all four scenarios, asyncio):")
+    for path, st in pairs.items():
+        print(f"  {path:<17} p50 {st['p50_us']:8.0f}   p99 {st['p99_us']:8.0f}")
     if live is not None:
         print(f"\nlive_mix (seeded stream of {live['n']:.0f} requests at {live['rate_per_s']:.0f}/s; "
               "decision cache on as in production; embedded, asyncio decide):")

@@ -168,7 +168,7 @@ class EmbeddedEngine:
             return self._reject([PolicyIssue(f"policy worker failed while compiling: {exc}")])
         ignore = self._read_cache_ignore(source)
         with self._swap_lock:
-            retire = [w for i, w in enumerate(self._pool) if w is not None and not self._busy[i]]
+            retire: list[WorkerProcess | None] = [w for i, w in enumerate(self._pool) if not self._busy[i]]
             retire.append(self._spare)  # a busy old worker is killed when its call returns
             pool: list[WorkerProcess | None] = [None] * self.pool_size
             pool[next((i for i, busy in enumerate(self._busy) if not busy), 0)] = worker

@@ -287,7 +287,7 @@ class _InputBuilder:
         elif isinstance(value, (tuple, list)):
             self._add(h, list(value))
         else:
-            raise ValueError(f"Cannot convert object of type {type(value)} to rego input")
+            raise TypeError(f"Cannot convert object of type {type(value)} to rego input")
 
 
 _BUILDER: _InputBuilder | None = None
