@@ -109,7 +109,6 @@ class Plan:
     decision: Decision | None = None
     response_side: ResponseSide | None = None
     redacted_texts: list[str] | None = None
-    started: float = field(default_factory=time.perf_counter)
     governance_us: int = 0
     audit_seq: int | None = None
     budget_warn: bool = False  # the tenant has used >= 80 % of a budget (told to the app in a header)
@@ -229,6 +228,7 @@ class Pipeline:
     # --- the request path ---------------------------------------------------------------
 
     async def process(self, req: IncomingRequest, *, record: bool = True) -> Plan:
+        t0 = time.perf_counter()
         request_id = uuid.uuid4().hex
         match = self.match(req.host, req.port)
         if match is None:
@@ -238,13 +238,16 @@ class Pipeline:
         except Exception:
             log.exception("govproxy: pipeline error for request %s; refused (fail closed)", request_id)
             plan = self._refuse(request_id, match, 500, "govproxy: internal error while governing this request", "govproxy_error")
-        plan.governance_us = int((time.perf_counter() - plan.started) * 1e6)
+        plan.governance_us = int((time.perf_counter() - t0) * 1e6)  # parse, inspect, decide, transform
         if record and self.router is not None and self.router.metrics is not None:
             self._observe(plan)
         if record and self.audit is not None:
             try:
+                t_audit = time.perf_counter()
                 ref = await self.audit.append("decision", self._decision_record(plan, req), **self._content(plan))
                 plan.audit_seq = ref.seq
+                if self.router is not None and self.router.metrics is not None:
+                    self.router.metrics.observe_governance_overhead(time.perf_counter() - t_audit, stage="audit")
             except Exception as exc:
                 log.error("govproxy: audit record failed (%s); request %s not forwarded", type(exc).__name__, request_id)
                 plan = self._refuse(request_id, match, 503, "govproxy: the audit trail is unavailable; nothing was forwarded", "audit_unavailable")
@@ -361,7 +364,7 @@ class Pipeline:
             m.observe_request(provider=plan.provider or "", model=llm.model if llm else None, tenant=llm.identity.tenant if llm else "", decision=decision)
             for reason in plan.reasons if plan.action == "respond" else ():
                 m.observe_denial(reason)
-            m.observe_governance_overhead(plan.governance_us / 1e6)
+            m.observe_governance_overhead(plan.governance_us / 1e6, stage="pipeline")
         except Exception as exc:  # metrics never break the request path
             log.warning("govproxy: metrics update failed: %s", type(exc).__name__)
 

@@ -69,7 +69,7 @@ class GovproxyMetrics:
             ["provider"], buckets=_LATENCY_BUCKETS, registry=r,
         )
         self.overhead = Histogram(
-            "govproxy_governance_overhead_seconds", "time govproxy itself spent on a request (parse, DLP, policy, audit)",
+            "govproxy_governance_overhead_seconds", "time govproxy itself spent on a request: stage pipeline (parse, DLP, policy, transform) or audit (the durable decision record)",
             ["stage"], buckets=_OVERHEAD_BUCKETS, registry=r,
         )
         self.tokens = Counter(
