@@ -313,6 +313,7 @@ class AuditLog:
         if frontier.end == largest and since is None:
             since = CompactRange(largest)
         self._frontier = frontier
+        self._size = frontier.end
         self._frontiers_at = at
         self._signed_frontier: CompactRange | None = (
             at.get(largest) if largest else None
@@ -354,7 +355,7 @@ class AuditLog:
     @property
     def size(self) -> int:
         """Records durably stored so far (read from the writer's state; approximate while appending)."""
-        return self._frontier.end
+        return self._size
 
     @property
     def rollback_detected(self) -> str | None:
@@ -660,15 +661,15 @@ class AuditLog:
         return body, ts, content_row
 
     def _commit(self, batch: list[_Pending]) -> None:
-        """Store ``batch`` in one transaction, then adopt the grown tree and wake the callers.
+        """Store ``batch`` in one transaction, wake its callers, then grow the tree.
 
-        The tree state is built on the side and adopted only after COMMIT, so a failed
-        commit leaves nothing to undo.
+        Nothing of the writer's state changes before COMMIT succeeds, so a failed commit
+        leaves nothing to undo. The Merkle bookkeeping runs after the callers are woken:
+        it is not part of "durable", so it stays off the request's latency path.
         """
-        start_prev = self._prev
         rows, contents, refs, hashes = [], [], [], []
         try:
-            seq, prev = self.size, start_prev
+            seq, prev = self._size, self._prev
             for item in batch:
                 body, ts, content_row = self._build(item, seq, prev)
                 h = leaf_hash(body)
@@ -679,7 +680,6 @@ class AuditLog:
                 refs.append(RecordRef(seq, prev))
                 hashes.append(h)
                 seq += 1
-            grown = self._grown_ranges(hashes)
             self._store_rows(rows, contents)
         except Exception as exc:  # noqa: BLE001 - any failure must reach the waiting callers
             log.error(
@@ -690,22 +690,20 @@ class AuditLog:
             err = StoreError(f"audit record not stored ({type(exc).__name__})")
             _settle([(item, None, err) for item in batch])
             return
-        self._frontier, self._since_signed, self._publishing_ranges = grown
-        self._prev = prev
+        self._prev, self._size = prev, seq
         if self._pending_since is None:
             self._pending_since = time.monotonic()
         _settle([(item, ref, None) for item, ref in zip(batch, refs, strict=True)])
+        self._grow(hashes)
 
-    def _grown_ranges(
-        self, hashes: list[bytes]
-    ) -> tuple[CompactRange, CompactRange, tuple[CompactRange, CompactRange] | None]:
-        """The compact ranges after appending ``hashes`` (O(log n) work, nothing mutated)."""
-        publishing = self._publishing_ranges
-        return (
-            self._frontier.extended(hashes),
-            self._since_signed.extended(hashes),
-            (publishing[0], publishing[1].extended(hashes)) if publishing else None,
-        )
+    def _grow(self, hashes: list[bytes]) -> None:
+        """Append stored leaves to the compact ranges, in place (amortised one node hash each)."""
+        ranges = [self._frontier, self._since_signed]
+        if self._publishing_ranges is not None:
+            ranges.append(self._publishing_ranges[1])
+        for r in ranges:
+            for h in hashes:
+                r.append(h)
 
     def _store_rows(
         self, rows: list[tuple[Any, ...]], contents: list[tuple[Any, ...]]
@@ -825,7 +823,7 @@ class AuditLog:
         self._pending_since = None
         fut: concurrent.futures.Future[SignedState] = concurrent.futures.Future()
         self._inflight = fut
-        self._publishing_ranges = (self._frontier, CompactRange(size))
+        self._publishing_ranges = (self._frontier.copy(), CompactRange(size))
         self._publish_queue.put((size, root, [self._signer, *(extra or [])], fut))
         if not wait:
             return None

@@ -149,8 +149,6 @@ class CompactRange:
 
     Appending a leaf merges it with the last node while they are siblings inside the range,
     so there are at most two nodes per tree level (one when ``begin`` is 0: the "frontier").
-    Immutable updates (:meth:`extended`) let the writer build a grouped commit's state on
-    the side and adopt it only once the commit is durable.
     """
 
     __slots__ = ("begin", "end", "nodes")
