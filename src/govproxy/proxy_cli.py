@@ -77,11 +77,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"govproxy: {exc}", file=sys.stderr)
         return 2
-    from mitmproxy.tools.main import mitmdump
+    from govproxy.master import run_governed
 
     # Config is re-read by the addon through the govproxy_config option, so that
-    # `mitmdump -s addons/govproxy.py` and `govproxy run` behave identically.
-    mitmdump(argv)
+    # `mitmdump -s addons/govproxy.py` and `govproxy run` govern identically; `run` only
+    # leaves out the mitmproxy addons that would bypass or store traffic (govproxy/master.py).
+    run_governed(argv)
     return 0
 
 
