@@ -1,5 +1,9 @@
 """Proxy overhead on one upstream: direct vs bare mitmdump vs govproxy (clean, PII, rerouted).
 
+A second baseline, mitmproxy with the addon set ``govproxy run`` uses but without the govproxy
+addon, shows the cost of governance alone (govproxy run leaves out mitmproxy addons that
+would store or rewrite traffic outside governance, which also makes mitmproxy itself cheaper).
+
     .venv/bin/python bench/overhead_bench.py [--total 2000] [--json out.json]
         [--upstream-port PORT --cert-dir DIR]     # reuse a running stand-in (bench/run_all does)
 
@@ -112,6 +116,12 @@ def main() -> int:
         finally:
             mitm.terminate()
             mitm.wait(10)
+        lean, lport = start_mitmdump(work / "lean-conf", cafile, lean=True)
+        try:
+            scenario("mitmproxy, govproxy's addon set", ("127.0.0.1", lport), str(work / "lean-conf" / "mitmproxy-ca-cert.pem"), clean)
+        finally:
+            lean.terminate()
+            lean.wait(10)
         with ProxyProcess(work / "govproxy", govproxy_config(port, work), mitm_options={"ssl_verify_upstream_trusted_ca": cafile},
                           env={"BENCH_EU_KEY": "bench-eu-key"}) as gp:
             gp_ca = str(gp.confdir / "mitmproxy-ca-cert.pem")
@@ -126,6 +136,11 @@ def main() -> int:
     for name in [r.name for r in results if r.name.startswith("govproxy") and r.clients == 1]:
         for clients in (1, 8):
             g, b = by[(name, clients)], by[("bare mitmdump", clients)]
+            print(f"  {name:<32} clients={clients}: p50 +{g.p50 - b.p50:.2f} ms ({g.p50 / b.p50:.2f}x), throughput {g.rps / b.rps * 100:.0f} %")
+    print("\nratios govproxy / mitmproxy with govproxy's addon set (the cost of governance alone)")
+    for name in [r.name for r in results if r.name.startswith("govproxy") and r.clients == 1]:
+        for clients in (1, 8):
+            g, b = by[(name, clients)], by[("mitmproxy, govproxy's addon set", clients)]
             print(f"  {name:<32} clients={clients}: p50 +{g.p50 - b.p50:.2f} ms ({g.p50 / b.p50:.2f}x), throughput {g.rps / b.rps * 100:.0f} %")
     if args.json:
         write_json(results, args.json)

@@ -32,11 +32,17 @@ def prompt_4k(extra: str = "") -> bytes:
     return json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": text}]}).encode()
 
 
-def start_mitmdump(confdir: Path, cafile: str) -> tuple[subprocess.Popen[str], int]:
+def start_mitmdump(confdir: Path, cafile: str, *, lean: bool = False) -> tuple[subprocess.Popen[str], int]:
+    """Stock mitmdump, or (``lean``) mitmproxy with govproxy run's addon set and no govproxy addon.
+
+    The lean one separates what governance costs from what govproxy saves by loading fewer
+    of mitmproxy's own addons (``src/govproxy/master.py``).
+    """
     port = free_port()
     exe = Path(sys.executable).with_name("mitmdump")
+    cmd = [str(exe)] if not lean else [sys.executable, "-c", "import sys; from govproxy.master import run_governed; run_governed(sys.argv[1:])"]
     proc = subprocess.Popen(
-        [str(exe), "--listen-host", "127.0.0.1", "--listen-port", str(port), "--set", f"confdir={confdir}",
+        [*cmd, "--listen-host", "127.0.0.1", "--listen-port", str(port), "--set", f"confdir={confdir}",
          "--set", f"ssl_verify_upstream_trusted_ca={cafile}", "--set", "flow_detail=0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
