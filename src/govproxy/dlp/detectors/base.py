@@ -31,7 +31,6 @@ _NUMERIC_RUN = re.compile(
     r"|[0-9]{0,2}(?P<cap1>[A-Za-z]? (?=[A-Z])|(?=[A-Z])))"
 )
 
-_SEPARATOR_CHARS = frozenset(" -./()")  # what may continue a digit run in _NUMERIC_RUN
 _OPERATORS = (":", "=")  # what assigns a value to a keyword ('password: x', 'token=x')
 
 # Every byte to b"1" (an ASCII digit) or b"0" (anything else). Translating a text's bytes
@@ -182,30 +181,8 @@ class TextState:
         upper: list[tuple[int, int, int]] = []  # after an upper-case letter (a space between allowed)
         n = 0
         # numeric_run_matches_in, inlined: the per-run Python work is most of this pass
-        size = len(text)
         s = find(b"1")
         while s != -1:
-            if mask[s + 1 : s + 4] != b"111":
-                # A run of 1-3 digits can only match if the character after it is a
-                # separator (the long form continues) or an ASCII capital, or a letter and
-                # then ' ' and a capital (the short form before a capitalised word). Most
-                # short runs ('42%', digits inside tokens and hashes) fail that at once,
-                # without the cost of starting the regex.
-                r = find(b"0", s)
-                if r == -1:
-                    break  # the text ends in this run: neither form can match
-                c = text[r]
-                if not (
-                    c in _SEPARATOR_CHARS
-                    or "A" <= c <= "Z"
-                    or (
-                        "a" <= c <= "z"
-                        and text[r + 1 : r + 2] == " "
-                        and "A" <= text[r + 2 : r + 3] <= "Z"
-                    )
-                ):
-                    s = find(b"1", r)
-                    continue
             m = match(text, s)
             if m is None:
                 e = find(b"0", s)  # past this digit run: no match starts inside it
