@@ -32,12 +32,14 @@ class KeyedHasher:
         if len(key) > 64:
             key = hashlib.sha256(key).digest()
         self._base = hashlib.blake2b(key=key, digest_size=16, person=b"govproxy-dlp")
+        self._prefixes: dict[str, bytes] = {}  # one per entity type (a small, fixed set)
 
     def __call__(self, entity_type: str, value: str) -> str:
         h = self._base.copy()
-        h.update(
-            entity_type.encode() + b"\x00" + value.encode("utf-8", "surrogatepass")
-        )
+        prefix = self._prefixes.get(entity_type)
+        if prefix is None:  # "TYPE NUL" encoded once per type, not once per finding
+            prefix = self._prefixes[entity_type] = entity_type.encode() + b"\x00"
+        h.update(prefix + value.encode("utf-8", "surrogatepass"))
         return h.hexdigest()
 
 
@@ -81,15 +83,15 @@ def redact_texts(
             if action is Action.ALLOW:
                 continue
             value = text[start:end]
-            label = label_for(entity_type)
             if action is Action.PSEUDONYMISE and vault is not None:
                 replacement = vault.placeholder_for(entity_type, value)
             elif action is Action.HASH and hash_key is not None:
+                label = label_for(entity_type)
                 replacement = (
                     f"[{label}:{keyed_hash(hash_key, entity_type, value, 12)}]"
                 )
             else:
-                replacement = f"[{label}]"
+                replacement = f"[{label_for(entity_type)}]"
             parts.append(text[pos:start])
             parts.append(replacement)
             pos = end

@@ -52,6 +52,7 @@ class Scanner:
             self.ephemeral_key = False
         self._key = key
         self._hasher = KeyedHasher(key)
+        self._tenant_keys: dict[str, bytes] = {}
         self._default_actions: dict[str, Action] | None = None
         # highest priority first: their findings claim spans lower-priority detectors then skip
         built = self._build(base_dir) + tuple(extra_detectors)
@@ -281,7 +282,13 @@ class Scanner:
         return dict(self._default_actions)
 
     def hash_key_for(self, tenant: str) -> bytes:
-        return tenant_key(self._key, tenant)
+        """The tenant's hash key, derived once (an HMAC per redaction showed in profiles)."""
+        key = self._tenant_keys.get(tenant)
+        if key is None:
+            if len(self._tenant_keys) >= 4096:  # bounded: memory stays flat with many tenants
+                self._tenant_keys.clear()
+            key = self._tenant_keys[tenant] = tenant_key(self._key, tenant)
+        return key
 
     def redact(
         self,
