@@ -189,10 +189,18 @@ def _bban_format(country: str) -> re.Pattern[str] | None:
 def iban_ok(value: str) -> bool:
     """mod-97 first (fast), then the country's BBAN length and structure (registry via python-stdnum)."""
     compact = value.replace(" ", "").upper()
-    if not iban_mod97_ok(compact):
+    if len(compact) < 15 or len(compact) > 34:
+        return False  # iban_mod97_ok's own first test, before the registry lookup below
+    # the country's BBAN structure first: a regex match on a compiled, cached pattern is
+    # cheaper than the mod-97 arithmetic and rejects the usual near-misses (a trailing
+    # word swallowed by the shape), and both must hold
+    country = compact[:2]
+    if not (country.isascii() and country.isalpha()):
+        return False  # the registry has letter codes only (and its cache stays small)
+    fmt = _bban_format(country)
+    if fmt is None or fmt.match(compact, 4) is None:
         return False
-    fmt = _bban_format(compact[:2])
-    return fmt is not None and fmt.match(compact, 4) is not None
+    return iban_mod97_ok(compact)
 
 
 _NINO_BAD_PREFIXES = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
