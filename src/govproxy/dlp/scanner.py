@@ -239,15 +239,15 @@ class Scanner:
                     if self._allowed(value):
                         continue
                     taken.add(s, e)
-                    out.append(
+                    out.append(  # positional: a NamedTuple built from keywords costs more
                         Finding(
-                            entity_type=det.entity_type,
-                            category=det.category,
-                            text_index=idx,
-                            start=s,
-                            end=e,
-                            detector=det.name,
-                            value_hash=self._hasher(det.entity_type, value),
+                            det.entity_type,  # entity_type
+                            det.category,  # category
+                            idx,  # text_index
+                            s,  # start
+                            e,  # end
+                            det.name,  # detector
+                            self._hasher(det.entity_type, value),  # value_hash
                         )
                     )
             except Exception as exc:  # noqa: BLE001  fail closed; the message may contain text, so only the type

@@ -406,7 +406,9 @@ class Numeric(Anchor):
         return state.runs_with(self.min_digits)
 
     def absent(self, state: TextState) -> bool:
-        return not state.has_runs() or not self._runs(state)
+        if state._numeric is None:
+            state._scan_numeric()
+        return state._n_runs == 0 or not self._runs(state)
 
     def hits(self, state: TextState) -> Iterator[tuple[int, int]]:
         return iter(self.unclaimed_hits(state, None))
