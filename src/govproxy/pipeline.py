@@ -28,7 +28,7 @@ from govproxy.config import Settings
 from govproxy.dlp import Action, DlpConfig, PseudonymVault, ScanResult, Scanner, Sensitivity
 from govproxy.jsonpointer import set_pointer
 from govproxy.models import Identity, LLMRequest, ProviderKind
-from govproxy.policy import Decision, PolicyDecider, build_policy_input
+from govproxy.policy import Decision, PolicyDecider, PolicyInput, build_policy_input
 from govproxy.providers.errors import ErrorResponse, error_response
 from govproxy.providers.parse import parse_request
 from govproxy.providers.registry import ProviderMatch, ProviderRegistry
@@ -194,7 +194,8 @@ class Pipeline:
         self._policy_params = policy_config_from_settings(settings).params  # once, not per request
         # (tenant, providers) -> (expiry, health, budget): the store is read at most every
         # STATE_CACHE_S per key; this process's own usage and breaker changes invalidate it.
-        self._state_cache: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any], Any]] = {}
+        self._state_cache: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any], Any, int]] = {}
+        self._state_version = 0
 
     @classmethod
     def from_settings(cls, settings: Settings, *, live: bool = True) -> Pipeline:
@@ -397,10 +398,11 @@ class Pipeline:
             self._policy_views[requested] = view
         return view
 
-    def _routing_state(self, tenant: str, providers: Iterable[str]) -> tuple[dict[str, Any] | None, Any]:
-        """Circuit health and budget flags for the policy input (one store round trip each)."""
+    def _routing_state(self, tenant: str, providers: Iterable[str]) -> tuple[dict[str, Any] | None, Any, int]:
+        """Circuit health and budget flags for the policy input (one store round trip each),
+        and a version that changes whenever they were read afresh."""
         if self.router is None:
-            return None, None
+            return None, None, 0
         from govproxy.policy import BudgetState as PolicyBudget
         from govproxy.policy.schema import BudgetFlags, TenantBudget
 
@@ -409,7 +411,7 @@ class Pipeline:
         now = time.monotonic()
         hit = self._state_cache.get(key)
         if hit is not None and hit[0] > now:
-            return hit[1], hit[2]
+            return hit[1], hit[2], hit[3]
         health = self.router.breakers.health_many(names)
         states = self.router.budgets.states(tenant, names)
         any_state = next(iter(states.values()))
@@ -419,14 +421,15 @@ class Pipeline:
         )
         if len(self._state_cache) > 4096:
             self._state_cache.clear()
-        self._state_cache[key] = (now + STATE_CACHE_S, dict(health), budget)
-        return dict(health), budget
+        self._state_version += 1  # every read may differ: decisions memoised on older state do not match
+        self._state_cache[key] = (now + STATE_CACHE_S, dict(health), budget, self._state_version)
+        return dict(health), budget, self._state_version
 
     def _budget_warning(self, tenant: str, requested: str) -> bool:
         """80 % of a tenant budget: say so once a day in the log, and on every response."""
         if self.router is None:
             return False
-        _, budget = self._routing_state(tenant, self._policy_view(requested).providers)  # cached
+        _, budget, _ = self._routing_state(tenant, self._policy_view(requested).providers)  # cached
         if budget is None or not budget.tenant.warn or budget.tenant.exhausted:
             return False
         day = datetime.now(UTC).date().isoformat()
@@ -460,22 +463,55 @@ class Pipeline:
     ) -> Decision:
         """The decide stage alone: live requests and trail replay both come through here."""
         view = self._policy_view(llm.provider)
-        health, budget = self._routing_state(llm.identity.tenant, view.providers)
-        pin = build_policy_input(
-            llm,
-            sensitivity=sensitivity,
-            finding_counts=counts,
-            categories=categories,
-            dlp_error=dlp_error,
-            settings=view,
-            provider_health=health,
-            budget_state=budget,
-            mode=mode,
-            now=datetime.now(UTC),
-            params=self._policy_params,
-            compatible=_compatible_for(llm.endpoint),
+        health, budget, state_version = self._routing_state(llm.identity.tenant, view.providers)
+        categories = tuple(sorted(set(categories)))
+
+        def build() -> PolicyInput:
+            return build_policy_input(
+                llm,
+                sensitivity=sensitivity,
+                finding_counts=counts,
+                categories=categories,
+                dlp_error=dlp_error,
+                settings=view,
+                provider_health=health,
+                budget_state=budget,
+                mode=mode,
+                now=datetime.now(UTC),
+                params=self._policy_params,
+                compatible=_compatible_for(llm.endpoint),
+            )
+
+        key = self._decision_key(llm, sensitivity, counts, categories, dlp_error, mode, state_version)
+        return await self.decider.decide_keyed(key, build)
+
+    def _decision_key(
+        self, llm: LLMRequest, sensitivity: str, counts: Mapping[str, int], categories: tuple[str, ...],
+        dlp_error: bool, mode: Mode, state_version: int,
+    ) -> tuple[Any, ...] | None:
+        """Everything ``build_policy_input`` reads except what the policy set declares unread.
+
+        Equal keys must mean equal policy inputs (minus ``cache_ignore``): the view, tenant
+        settings and params are fixed per requested provider and pipeline, and the routing
+        state by its version. ``tests/core/test_decision_memo.py`` checks this against the
+        decider's own cache key.
+        """
+        ign = self.decider.cache_ignore
+        if "env.time" not in ign:
+            return None  # the policy reads the clock: nothing can be reused
+        ident = llm.identity
+        return (
+            llm.provider, str(llm.provider_kind), str(llm.endpoint), llm.host, llm.path, llm.method, llm.model,
+            llm.parse_error is not None,
+            None if "request.stream" in ign else llm.stream,
+            None if "request.token_estimate" in ign else llm.token_estimate,
+            None if "request.images" in ign else llm.images,
+            ident.tenant,
+            None if "caller.app" in ign else ident.app,
+            None if "caller.source" in ign else ident.source,
+            None if "caller.authenticated" in ign else ident.authenticated,
+            sensitivity, tuple(sorted(counts.items())), categories, bool(dlp_error), mode, state_version,
         )
-        return await self.decider.decide(pin)
 
     def _map_model(self, provider: str, model: str | None) -> str | None:
         from govproxy.routing import map_model

@@ -50,7 +50,7 @@ class PolicyConfig(BaseModel):
     reload_interval_s: float = Field(default=1.0, gt=0)
     params: PolicyParams = Field(default_factory=PolicyParams)
     cache_ttl_s: float = Field(
-        default=1.0, ge=0,
+        default=10.0, ge=0,
         description="reuse a decision for an identical input (ignoring env.time) for this long; 0 disables",
     )
     cache_size: int = Field(default=4096, ge=0)

@@ -12,7 +12,7 @@ active decision, and counts where the two disagree.
 Decision cache: rego-cpp costs milliseconds for a realistic input (bench/policy_bench.py),
 while live traffic repeats the same facts (tenant, provider, model, sensitivity, finding
 types, health) over and over. A decision is therefore reused for ``cache_ttl_s`` (default
-1 s, same policy bundle) when the input is identical except for fields the policy set
+10 s, same policy bundle) when the input is identical except for fields the policy set
 declares it does not read (``data.<decision package>.cache_ignore``, e.g. ``env.time``,
 ``request.token_estimate``; ``env.time`` only when the set declares nothing). Errors and
 fail-closed decisions are never cached.
@@ -26,6 +26,7 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from pydantic import ValidationError
@@ -139,6 +140,8 @@ class PolicyDecider:
         self._cache_ttl = config.cache_ttl_s
         self._cache_size = config.cache_size
         self._cache_lock = threading.Lock()  # decide_sync may run in other threads
+        # Caller-built keys (see decide_keyed) -> (expires, bundle hash, decision).
+        self._memo: OrderedDict[Hashable, tuple[float, str, Decision]] = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings: Any) -> PolicyDecider:
@@ -233,6 +236,16 @@ class PolicyDecider:
     def clear_cache(self) -> None:
         with self._cache_lock:
             self._cache.clear()
+            self._memo.clear()
+
+    @property
+    def cache_ignore(self) -> frozenset[str]:
+        """Input fields the active policy set declares it does not read (``cache_ignore``)."""
+        ignore = getattr(self.engine, "cache_ignore", ("env.time",))
+        return frozenset(ignore)
+
+    def memo_enabled(self) -> bool:
+        return self._cache_ttl > 0 and self._cache_size > 0 and self.shadow_engine is None
 
     def metrics(self) -> dict[str, int | str]:
         """Counters for the metrics exporter: decisions, errors by kind, cache, shadow, reloads."""
@@ -263,6 +276,34 @@ class PolicyDecider:
         if self.shadow_engine is not None:
             self._shadow_compare_sync(payload, policy_input, decision)
         return self._finish(decision)
+
+    async def decide_keyed(self, memo_key: Hashable | None, build: Callable[[], PolicyInput]) -> Decision:
+        """``decide(build())``, skipping the input's construction when ``memo_key`` was seen.
+
+        The caller derives ``memo_key`` from the raw values it would build the input from,
+        leaving out exactly the fields in :attr:`cache_ignore`, so two requests with one key
+        have equal cache keys. This saves building, validating and serialising the input
+        model on the hot path, which costs more than the cached decision itself.
+        """
+        if memo_key is None or not self.memo_enabled():
+            return await self.decide(build())
+        bundle = self.engine.bundle_hash
+        with self._cache_lock:
+            hit = self._memo.get(memo_key)
+            if hit is not None:
+                expires, hit_bundle, decision = hit
+                if expires >= time.monotonic() and hit_bundle == bundle:
+                    self._memo.move_to_end(memo_key)
+                    self.counters["cache_hits"] += 1
+                    return self._finish(decision.model_copy())
+                del self._memo[memo_key]
+        decision = await self.decide(build())
+        if decision.error is None and decision.bundle_hash == bundle:
+            with self._cache_lock:
+                self._memo[memo_key] = (time.monotonic() + self._cache_ttl, bundle, decision.model_copy(deep=True))
+                if len(self._memo) > self._cache_size:
+                    self._memo.popitem(last=False)
+        return decision
 
     async def decide(self, policy_input: PolicyInput) -> Decision:
         payload = policy_input.model_dump_json().encode()
