@@ -351,7 +351,10 @@ class AnyOf(Anchor):
         return False
 
     def absent(self, state: TextState) -> bool:
-        return all(a.absent(state) for a in self.anchors)
+        for a in self.anchors:  # a loop, not all() over a generator: cheaper per call
+            if not a.absent(state):
+                return False
+        return True
 
     def hits(self, state: TextState) -> Iterator[tuple[int, int]]:
         for a in self.anchors:
@@ -694,28 +697,33 @@ class Detector:
     ) -> Iterator[tuple[int, int]]:
         text = state.text
         n = len(text)
+        match, after, group = self.pattern.match, self.after, self.group
+        refine_match, refine = self.refine_match, self.refine
+        validate, context = self.validate, self.context
         seen_end = -1
         for s0, e0 in hits:
             if s0 < seen_end:
                 continue
-            m = self.pattern.match(text, s0, min(n, e0 + self.after))
+            hi = e0 + after
+            m = match(text, s0, hi if hi < n else n)
             if m is None:
                 continue
-            start, end = m.span(self.group)
+            start, end = m.span(group)
             if start < 0 or end <= start:
                 continue
-            if self.refine_match is not None:
-                spans = self.refine_match(m, state)
-            elif self.refine is not None:
-                spans = self.refine(m.start(), m.end(), state)
+            if refine_match is not None:
+                spans = refine_match(m, state)
+            elif refine is not None:
+                spans = refine(m.start(), m.end(), state)
             else:
                 spans = [(start, end)]
             for s, e in spans:
-                if self.validate is not None and not self.validate(text[s:e]):
+                if validate is not None and not validate(text[s:e]):
                     continue
-                if self.context and not self.has_context(state, s, e):
+                if context and not self.has_context(state, s, e):
                     continue
-                seen_end = max(seen_end, m.end())
+                if m.end() > seen_end:
+                    seen_end = m.end()
                 yield s, e
 
     def has_context(self, state: TextState, start: int, end: int) -> bool:
