@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import os
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
@@ -282,6 +283,21 @@ class Literal(Anchor):
     gate_any: tuple[str, ...] = ()  # at least one of these characters must be present
     needs_digits: int = 0  # the match contains a run of at least this many digits
 
+    def __post_init__(self) -> None:
+        # Several strings with a common start ('Bearer ', 'BEARER '): one regex that begins
+        # with that literal tells whether any occurs in a single pass (the engine skips to
+        # the literal quickly), instead of one substring search per string.
+        any_of = None
+        if len(self.strings) > 1:
+            prefix = os.path.commonprefix(list(self.strings))
+            if prefix:
+                rest = "|".join(
+                    re.escape(x[len(prefix) :])
+                    for x in sorted(self.strings, key=len, reverse=True)
+                )
+                any_of = re.compile(f"{re.escape(prefix)}(?:{rest})")
+        object.__setattr__(self, "_any_of", any_of)
+
     def absent(self, state: TextState) -> bool:
         text = state.text
         if self.gate is not None and self.gate not in text:
@@ -291,6 +307,9 @@ class Literal(Anchor):
         if self.needs_digits and not state.runs_with(self.needs_digits):
             return True
         ic = self.ignore_case
+        any_of = self._any_of  # type: ignore[attr-defined]
+        if any_of is not None:
+            return any_of.search(state.lower if ic else text) is None
         for s in self.strings:
             if state.contains(s, ic):
                 return False
