@@ -375,6 +375,16 @@ def _url_password(start: int, end: int, state: TextState) -> list[tuple[int, int
     m = _URL_CRED.match(state.text, start)
     if m is None:
         return []
+    return _url_password_match(m, state)
+
+
+def _url_password_match(m: re.Match[str], state: TextState) -> list[tuple[int, int]]:
+    """The password group of a credential-URL match, unless it is a placeholder.
+
+    Given the detector's own anchored match: its window (700 characters past '://') is
+    longer than the pattern's longest match, so re-matching without a window, as
+    ``_url_password`` does, finds the very same span.
+    """
     s, e = m.span(2)
     if is_placeholder(m.group(2)) or is_placeholder(m.group(1) + ":" + m.group(2)):
         return []
@@ -393,7 +403,7 @@ URL_CREDENTIALS = Detector(
     pattern=_URL_CRED,
     before=0,
     after=700,
-    refine=_url_password,
+    refine_match=_url_password_match,
     priority=94,
     anchored=True,
     description="passwords in basic-auth URLs and connection strings (postgres://user:PASSWORD@host); only the password is reported",
