@@ -371,19 +371,12 @@ _URL_CRED = re.compile(
 )
 
 
-def _url_password(start: int, end: int, state: TextState) -> list[tuple[int, int]]:
-    m = _URL_CRED.match(state.text, start)
-    if m is None:
-        return []
-    return _url_password_match(m, state)
-
-
 def _url_password_match(m: re.Match[str], state: TextState) -> list[tuple[int, int]]:
     """The password group of a credential-URL match, unless it is a placeholder.
 
-    Given the detector's own anchored match: its window (700 characters past '://') is
-    longer than the pattern's longest match, so re-matching without a window, as
-    ``_url_password`` does, finds the very same span.
+    Works on the detector's own anchored match: its window (700 characters past '://')
+    is longer than the pattern's longest match (~650), so no second, unwindowed match
+    is needed to be sure the span is whole.
     """
     s, e = m.span(2)
     if is_placeholder(m.group(2)) or is_placeholder(m.group(1) + ":" + m.group(2)):
