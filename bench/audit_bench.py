@@ -103,9 +103,10 @@ async def _open_loop(
     decision record. Returns (latencies in s, achieved rate).
 
     Finished tasks are dropped at once (a set with a done-callback), as a server drops
-    finished requests: keeping thousands of them alive would make this benchmark's own
-    bookkeeping trigger full garbage collections (40-80 ms pauses here) that land on
-    whatever latency happens to be measured."""
+    finished requests: keeping every task of the run alive made the benchmark's own
+    bookkeeping trigger garbage collections that land on whatever is being measured
+    (measured here: ~1 ms gen-1 passes, and a 27 ms full collection within a 3 s run at
+    2,000 req/s)."""
     latencies: list[float] = []
     tasks: set[asyncio.Task[None]] = set()
     interval = 1.0 / rate
