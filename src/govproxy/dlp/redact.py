@@ -32,7 +32,9 @@ class KeyedHasher:
         if len(key) > 64:
             key = hashlib.sha256(key).digest()
         self._base = hashlib.blake2b(key=key, digest_size=16, person=b"govproxy-dlp")
-        self._prefixes: dict[str, bytes] = {}  # one per entity type (a small, fixed set)
+        self._prefixes: dict[
+            str, bytes
+        ] = {}  # one per entity type (a small, fixed set)
 
     def __call__(self, entity_type: str, value: str) -> str:
         h = self._base.copy()

@@ -285,7 +285,9 @@ class Scanner:
         """The tenant's hash key, derived once (an HMAC per redaction showed in profiles)."""
         key = self._tenant_keys.get(tenant)
         if key is None:
-            if len(self._tenant_keys) >= 4096:  # bounded: memory stays flat with many tenants
+            if (
+                len(self._tenant_keys) >= 4096
+            ):  # bounded: memory stays flat with many tenants
                 self._tenant_keys.clear()
             key = self._tenant_keys[tenant] = tenant_key(self._key, tenant)
         return key

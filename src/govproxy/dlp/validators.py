@@ -159,7 +159,9 @@ def iban_mod97_ok(compact: str) -> bool:
         # a C-level map over a dict: str.translate into two-character strings takes its
         # slow path and cost ~4 us per candidate
         digits = "".join(map(_IBAN_CHAR_DIGITS.__getitem__, moved))
-    except KeyError:  # lower-case letters: translate leaves them, int() below rejects them
+    except (
+        KeyError
+    ):  # lower-case letters: translate leaves them, int() below rejects them
         digits = moved.translate(_IBAN_LETTERS)
     return int(digits) % 97 == 1
 

@@ -16,6 +16,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from govproxy.dlp.model import Category
 
@@ -95,6 +96,7 @@ class TextState:
         "_numeric",
         "_ops",
         "_regex_hits",
+        "_unclaimed",
         "text",
     )  # fmt: skip
 
@@ -104,6 +106,7 @@ class TextState:
         self._mask = b""
         self._n_runs = 0
         self._ops: dict[int, list[int] | None] = {}
+        self._unclaimed: dict[tuple[int, int], tuple[Any, Claims, int, Any]] = {}
         self._numeric: list[tuple[int, int, int]] | None = None
         self._by_min: dict[int, list[tuple[int, int, int]]] = {}
         self._contains: dict[tuple[str, bool], bool] = {}
@@ -118,6 +121,33 @@ class TextState:
             hits = [m.span() for m in pattern.finditer(self.text)]
             self._regex_hits[pattern] = hits
         return hits
+
+    def unclaimed_runs(
+        self, runs: list[tuple[int, int, int]], claimed: Claims
+    ) -> list[tuple[int, int, int]]:
+        """``runs`` less those inside a claimed span, remembered per run list and claim count.
+
+        Numeric detectors of one text share a few run lists, and claims only grow during a
+        scan (a run inside a claim stays inside it): each list is filtered once per new
+        claim, starting from its last filtered version, instead of every run being tested
+        against the claims by every numeric detector.
+        """
+        # keyed by identity; the entry holds both objects, so no other object can take
+        # either id while the entry exists
+        key = (id(runs), id(claimed))
+        entry = self._unclaimed.get(key)
+        n_claims = len(claimed)
+        if entry is not None and entry[2] == n_claims:
+            return entry[3]
+        base = entry[3] if entry is not None else runs
+        starts, ends = claimed._starts, claimed._ends
+        kept = []
+        for run in base:
+            i = bisect_right(starts, run[0])
+            if not (i and ends[i - 1] >= run[1]):
+                kept.append(run)
+        self._unclaimed[key] = (runs, claimed, n_claims, kept)
+        return kept
 
     def operators(self, limit: int) -> list[int] | None:
         """Positions of ':' and '=' (assignment operators), or None when there are more than ``limit``.
@@ -177,9 +207,13 @@ class TextState:
         text = self.text
         self._mask = mask = digit_mask(text)
         find, count, match = mask.find, mask.count, _NUMERIC_RUN.match
-        numeric: list[tuple[int, int, int]] = []  # four digits or more, not a short capital run
+        numeric: list[
+            tuple[int, int, int]
+        ] = []  # four digits or more, not a short capital run
         capital: list[tuple[int, int, int]] = []  # followed by a capitalised word
-        upper: list[tuple[int, int, int]] = []  # after an upper-case letter (a space between allowed)
+        upper: list[
+            tuple[int, int, int]
+        ] = []  # after an upper-case letter (a space between allowed)
         n = 0
         # numeric_run_matches_in, inlined: the per-run Python work is most of this pass
         s = find(b"1")
@@ -193,7 +227,9 @@ class TextState:
                 continue
             e = m.end()
             n += 1
-            li = m.lastindex  # None: plain run; 1: long run before a capital; 2: short one
+            li = (
+                m.lastindex
+            )  # None: plain run; 1: long run before a capital; 2: short one
             nd = count(b"1", s, e)
             if li == 2:
                 if len(m.group(2)) == 2:
@@ -447,13 +483,11 @@ class Numeric(Anchor):
         where = self.where
         text = state.text
         min_digits = self.min_digits
-        # claimed spans as sorted starts/ends, tested inline with one C bisect per run
-        starts: list[int] = []
-        ends: list[int] = []
+        runs = self._runs(state)
         inside = None
         if claimed:
             if isinstance(claimed, Claims) and not claimed._linear:
-                starts, ends = claimed._starts, claimed._ends
+                runs = state.unclaimed_runs(runs, claimed)
             else:
                 spans = list(claimed)
 
@@ -463,14 +497,10 @@ class Numeric(Anchor):
         # ``words`` are searched only once a run has passed ``where``: each is a pass over
         # the whole text, while most texts have no run that passes (no year near 'born')
         words_ok = not self.words
-        for s, e, nd in self._runs(state):
+        for s, e, nd in runs:
             if nd < min_digits:
                 continue
-            if starts:
-                i = bisect_right(starts, s)
-                if i and ends[i - 1] >= e:
-                    continue
-            elif inside is not None and inside(s, e):
+            if inside is not None and inside(s, e):
                 continue
             if nd <= max_digits and (where is None or where(text, s, e, nd)):
                 if not words_ok:
@@ -526,8 +556,7 @@ class KeywordBeforeOperator(Anchor):
                 reach = self.reach
                 for i in ops:
                     lo = i - reach
-                    if lo < 0:
-                        lo = 0
+                    lo = max(lo, 0)
                     # one search of the keyword alternation per window (measured cheaper
                     # than a bounded find per keyword, or than testing each keyword
                     # against the whole text first); the iterator only where one occurs
@@ -669,14 +698,11 @@ class Detector:
         windows: list[list[int]] = []
         for s, e in hits:
             lo = s - before
-            if lo < 0:
-                lo = 0
+            lo = max(lo, 0)
             hi = e + after
-            if hi > n:
-                hi = n
+            hi = min(hi, n)
             if windows and lo <= windows[-1][1]:
-                if hi > windows[-1][1]:
-                    windows[-1][1] = hi
+                windows[-1][1] = max(windows[-1][1], hi)
             else:
                 windows.append([lo, hi])
         if not windows:
@@ -717,7 +743,7 @@ class Detector:
             if s0 < seen_end:
                 continue
             hi = e0 + after
-            m = match(text, s0, hi if hi < n else n)
+            m = match(text, s0, min(n, hi))
             if m is None:
                 continue
             start, end = m.span(group)
@@ -734,8 +760,7 @@ class Detector:
                     continue
                 if context and not self.has_context(state, s, e):
                     continue
-                if m.end() > seen_end:
-                    seen_end = m.end()
+                seen_end = max(seen_end, m.end())
                 yield s, e
 
     def has_context(self, state: TextState, start: int, end: int) -> bool:
@@ -793,14 +818,18 @@ class Claims:
     def overlaps(self, start: int, end: int) -> bool:
         """Whether [start, end) overlaps a claimed span (the scanner's test before adding one)."""
         if self._linear or end <= start:
-            return any(start < ce and cs < end for cs, ce in zip(self._starts, self._ends))
+            return any(
+                start < ce and cs < end for cs, ce in zip(self._starts, self._ends)
+            )
         i = bisect.bisect_left(self._starts, end)
         return i > 0 and self._ends[i - 1] > start
 
     def contains(self, start: int, end: int) -> bool:
         """Whether [start, end) lies inside one claimed span."""
         if self._linear:
-            return any(cs <= start and end <= ce for cs, ce in zip(self._starts, self._ends))
+            return any(
+                cs <= start and end <= ce for cs, ce in zip(self._starts, self._ends)
+            )
         i = bisect.bisect_right(self._starts, start)
         return i > 0 and self._ends[i - 1] >= end
 
