@@ -302,9 +302,13 @@ class Scanner:
         tenant: str = "default",
     ) -> list[str]:
         """Redact with ``actions`` layered over the configured defaults; hashes keyed per tenant."""
-        merged = self.default_actions()
         if actions:
+            merged = self.default_actions()
             merged.update(actions)
+        else:  # read-only below: the cached defaults themselves, no copy per request
+            if self._default_actions is None:
+                self.default_actions()
+            merged = self._default_actions  # type: ignore[assignment]
         return redact_texts(
             texts,
             result,
