@@ -1,0 +1,209 @@
+"""The speed-ups in the DLP hot path must agree exactly with the plain definitions they replace.
+
+Each fast path (digit runs found through a byte mask, claimed spans tested by bisect,
+Luhn and issuer checks on bytes, the email and URL anchors' backtracking matches) is
+compared here with a straightforward reference implementation on seeded random inputs
+built to hit their edge cases (runs at text ends, lettered short runs, non-ASCII
+characters, empty spans, newlines before '@').
+"""
+
+from __future__ import annotations
+
+import random
+import string
+
+from govproxy.dlp import validators as v
+from govproxy.dlp.detectors.base import (
+    _LOCAL_PART_TAIL,
+    _NUMERIC_RUN,
+    Claims,
+    EmailAnchor,
+    TextState,
+    numeric_run_matches,
+)
+from govproxy.dlp.detectors.secrets import URL_CREDENTIALS
+
+_DROP = str.maketrans("", "", " -./()")
+
+
+def _texts(seed: int, n: int, alphabets: list[str], max_len: int = 200) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        alphabet = rng.choice(alphabets)
+        out.append(
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(0, max_len)))
+        )
+    return out
+
+
+def _reference_runs(text: str) -> tuple[int, list, list, list]:
+    """What the runs were defined as: finditer over the text, counts without separators."""
+    ms = list(_NUMERIC_RUN.finditer(text))
+
+    def counted(spans: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+        return [(s, e, len(text[s:e].translate(_DROP))) for s, e in spans]
+
+    plain = [m.span() for m in ms if m.lastindex != 2]
+    capital = [m.span() for m in ms if m.lastindex]
+    upper = [
+        m.span()
+        for m in ms
+        if m.start()
+        and (
+            "A" <= text[m.start() - 1] <= "Z"
+            or (
+                text[m.start() - 1] == " "
+                and m.start() > 1
+                and "A" <= text[m.start() - 2] <= "Z"
+            )
+        )
+    ]
+    return (
+        len(ms),
+        [r for r in counted(plain) if r[2] >= 4],
+        counted(upper),
+        counted(capital),
+    )
+
+
+def test_digit_runs_match_the_regex_definition() -> None:
+    texts = _texts(
+        1,
+        3000,
+        [
+            "0123456789 -./()ABCDEZx",
+            "09 AB\u0130é\ud800",
+            "1 A B ab",
+            string.printable,
+            "9",
+        ],
+    )
+    texts += ["9" * 500, "12B Baker", "1a B", "221B Baker Street", "", "7", "x 12 Y"]
+    for text in texts:
+        state = TextState(text)
+        reference = _reference_runs(text)
+        assert state.has_runs() == (reference[0] > 0)
+        got = (
+            state._n_runs,
+            state.numeric_runs(),
+            state.runs_after_upper(),
+            state.runs_before_capital(),
+        )
+        assert got == reference, repr(text)
+        spans = [(m.span(), m.lastindex) for m in numeric_run_matches(text)]
+        assert spans == [(m.span(), m.lastindex) for m in _NUMERIC_RUN.finditer(text)]
+
+
+def test_claims_agree_with_a_linear_scan() -> None:
+    rng = random.Random(2)
+    for _ in range(500):
+        claims = Claims()
+        kept: list[tuple[int, int]] = []
+        for _ in range(rng.randint(0, 25)):
+            s = rng.randint(0, 200)
+            e = s + rng.randint(0, 12)  # empty spans included
+            overlap = any(s < ce and cs < e for cs, ce in kept)
+            assert claims.overlaps(s, e) == overlap
+            if not overlap:
+                claims.add(s, e)
+                kept.append((s, e))
+            hs = rng.randint(0, 210)
+            he = hs + rng.randint(0, 10)
+            inside = any(cs <= hs and he <= ce for cs, ce in kept)
+            assert claims.contains(hs, he) == inside
+
+
+def _reference_luhn(digits: str) -> bool:
+    if not digits.isdigit():
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i & 1:
+            d = d * 2 - 9 if d * 2 > 9 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _reference_card(value: str) -> bool:
+    digits = value.translate(str.maketrans("", "", " -./()\t"))
+    n = len(digits)
+    if not (12 <= n <= 19) or not _reference_luhn(digits) or len(set(digits)) < 2:
+        return False
+    return any(
+        n in lengths and lo <= int(digits[:width]) <= hi
+        for (width, lo, hi), lengths in v._CARD_RULES
+    )
+
+
+def test_luhn_and_card_rules_match_the_arithmetic_definition() -> None:
+    rng = random.Random(3)
+    for _ in range(20000):
+        value = rng.choice(["4", "5", "2", "3", "6", "22", "35", "0", ""]) + "".join(
+            rng.choice(string.digits) for _ in range(rng.randint(0, 20))
+        )
+        if rng.random() < 0.3:
+            value = " ".join(value[i : i + 4] for i in range(0, len(value), 4))
+        assert v.luhn_ok(v.digits_only(value)) == _reference_luhn(v.digits_only(value))
+        assert v.card_ok(value) == _reference_card(value), value
+    assert v.card_ok("4111 1111 1111 1111") and not v.card_ok("4111 1111 1111 1112")
+
+
+def test_digit_stripping_matches_str_translate() -> None:
+    for text in _texts(4, 3000, [string.printable, "0123456789 -./()\t+é٣²"], 30):
+        assert v.digits_only(text) == text.translate(v._SEPARATORS)
+        assert v.only_digits(text) == text.translate(v._NON_DIGITS)
+
+
+def test_email_anchor_starts_where_the_local_part_search_would() -> None:
+    def reference(text: str) -> list[tuple[int, int]]:
+        out, at = [], text.find("@")
+        while at != -1:
+            m = _LOCAL_PART_TAIL.search(text, max(0, at - 64), at)
+            if m is not None:
+                out.append((m.start(), at + 1))
+            at = text.find("@", at + 1)
+        return out
+
+    alphabet = [
+        "a",
+        "Z",
+        ".",
+        "+",
+        "-",
+        "%",
+        "'",
+        "@",
+        " ",
+        "\n",
+        "é",
+        "_",
+        "1",
+        "\x00",
+    ]
+    rng = random.Random(5)
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 150)))
+        assert list(EmailAnchor().hits(TextState(text))) == reference(text), repr(text)
+
+
+def test_url_scheme_anchor_walks_back_like_a_character_loop() -> None:
+    anchor = URL_CREDENTIALS.anchor
+
+    def reference(text: str) -> list[tuple[int, int]]:
+        out, i = [], text.find("://")
+        while i != -1:
+            j, stop = i, max(0, i - anchor.max_back)
+            while j > stop and text[j - 1] in anchor.chars:
+                j -= 1
+            if j < i:
+                out.append((j, i + 3))
+            i = text.find("://", i + 1)
+        return out
+
+    alphabet = ["a", "Z", "9", "+", ".", "-", "://", " ", "\n", "é", ":", "/"]
+    rng = random.Random(6)
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120))) + "@"
+        assert list(anchor.hits(TextState(text))) == reference(text), repr(text)
