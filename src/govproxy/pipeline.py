@@ -599,7 +599,7 @@ class Pipeline:
             out["redacted"] = {str(i): t for i, t in enumerate(red)}
         return out
 
-    async def record_outcome(
+    def record_outcome(
         self,
         plan: Plan,
         *,
@@ -612,7 +612,7 @@ class Pipeline:
         failovers: int = 0,
         via_relay: bool = False,
     ) -> None:
-        """The second record of a request, plus budgets and cost. Never raises."""
+        """The second record of a request, plus budgets and cost. Never raises, never waits."""
         if plan.llm is None:
             return
         fwd = plan.forward
@@ -651,7 +651,9 @@ class Pipeline:
             "error": error,
         }
         try:
-            await self.audit.append("outcome", rec)
+            # Nobody waits for it: the decision record made the request durable; a failed
+            # commit is logged by the audit writer.
+            self.audit.append_nowait("outcome", rec)
         except Exception as exc:
             log.error("govproxy: outcome record failed: %s", type(exc).__name__)
 

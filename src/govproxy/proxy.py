@@ -65,8 +65,7 @@ class GovProxy:
         self._resolve: dict[tuple[str, int], tuple[str, int]] = {}
         self._pinned: dict[str, tuple[str, int]] = {}
         self.relay: Relay | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._starting = 0  # background work scheduled but not yet started
+        self._pending_outcomes = 0  # outcome records scheduled for the next loop iteration
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -102,12 +101,10 @@ class GovProxy:
 
     async def done(self) -> None:
         """Shutdown: sign the final audit checkpoint and release the policy engine."""
-        for _ in range(100):  # let scheduled outcome work start, then wait for it
-            if not self._starting:
+        for _ in range(100):  # let scheduled outcome records reach the audit queue
+            if not self._pending_outcomes:
                 break
             await asyncio.sleep(0)
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=10)  # outcome records still being written
         if self.relay is not None:
             await self.relay.close()
             self.relay = None
@@ -322,7 +319,7 @@ class GovProxy:
             side.upstream_kind = targets[provider].kind
             side.translated = _translating(targets[provider].kind, side.client_kind)
 
-    async def response(self, flow: http.HTTPFlow) -> None:
+    def response(self, flow: http.HTTPFlow) -> None:
         plan: Plan | None = flow.metadata.get(PLAN_KEY)
         if plan is None or flow.response is None or plan.action != "forward":
             return
@@ -345,8 +342,8 @@ class GovProxy:
                 usage = side.usage_of(body)
         started = flow.metadata.get(STARTED_KEY, time.monotonic())
         raw = resp.raw_content if not resp.stream else None
-        self._background(self._pl().record_outcome(
-            plan,
+        self._after_response(
+            plan=plan,
             status=resp.status_code,
             usage=usage,
             latency_ms=int((time.monotonic() - started) * 1000),
@@ -354,44 +351,37 @@ class GovProxy:
             provider=flow.metadata.get(PROVIDER_KEY),
             failovers=flow.metadata.get(FAILOVERS_KEY, 0),
             via_relay=RELAY_KEY in flow.metadata,
-        ))
+        )
 
-    async def error(self, flow: http.HTTPFlow) -> None:
+    def error(self, flow: http.HTTPFlow) -> None:
         plan: Plan | None = flow.metadata.get(PLAN_KEY)
         if plan is None or plan.action != "forward":
             return
         started = flow.metadata.get(STARTED_KEY, time.monotonic())
-        self._background(self._pl().record_outcome(
-            plan,
+        self._after_response(
+            plan=plan,
             status=flow.response.status_code if flow.response else None,
             usage=None,
             latency_ms=int((time.monotonic() - started) * 1000),
             error="upstream_error",
-        ))
+        )
 
     # --- helpers -------------------------------------------------------------------------
 
-    def _background(self, coro: Any) -> None:
-        """Outcome records need not delay the response: the decision record already made it durable.
+    def _after_response(self, **outcome: Any) -> None:
+        """Outcome record, usage and breaker feed: after the response is on its way.
 
-        mitmproxy installs an eager task factory, so a task created here would run its
-        synchronous part (usage accounting, canonical JSON) before the response is sent.
-        Starting it from the next loop iteration lets mitmproxy write the response first.
+        mitmproxy writes the response once the hook returns; work scheduled for the next
+        loop iteration therefore never delays it (the decision record already made the
+        request durable, and nothing here waits for the disk).
         """
-        loop = asyncio.get_running_loop()
+        self._pending_outcomes += 1
+        asyncio.get_running_loop().call_soon(self._record_outcome, outcome)
 
-        def start() -> None:
-            task = loop.create_task(coro)
-            if not task.done():
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-
-        self._starting += 1
-        loop.call_soon(self._start_background, start)
-
-    def _start_background(self, start: Any) -> None:
-        self._starting -= 1
-        start()
+    def _record_outcome(self, outcome: dict[str, Any]) -> None:
+        self._pending_outcomes -= 1
+        if self.pipeline is not None:
+            self.pipeline.record_outcome(**outcome)
 
     def _upstream_verify(self) -> ssl.SSLContext | bool:
         """The relay verifies upstreams exactly as mitmproxy's own connections do."""

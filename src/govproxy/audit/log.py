@@ -444,6 +444,14 @@ class AuditLog:
         self._enqueue(kind, payload, redacted, original, None, afut)
         return await afut
 
+    def append_nowait(self, kind: RecordKind, payload: Mapping[str, Any]) -> None:
+        """Queue a record nobody waits for (an outcome: the decision record already made the
+        request durable). The writer logs a failed commit; no future means no wake-up of
+        the caller's event loop per record. Raises RecordRejected / AuditClosed at once."""
+        if kind not in PUBLIC_KINDS:
+            raise RecordRejected(f"kind must be one of {sorted(PUBLIC_KINDS)}")
+        self._enqueue(kind, payload, None, None, None, None)
+
     def append_sync(
         self,
         kind: RecordKind,
