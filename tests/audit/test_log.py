@@ -90,6 +90,29 @@ def test_concurrent_appends_form_one_gap_free_chain(tmp_path):
     assert report.valid and report.problems == [], [p.line() for p in report.problems]
 
 
+def test_append_nowait_records_join_the_chain_and_are_stored_by_close(tmp_path):
+    log = _open(tmp_path, checkpoint_every_records=100)
+
+    async def mixed():
+        refs = []
+        for i in range(200):
+            if i % 2:
+                log.append_nowait("outcome", payload(i))  # nobody waits for outcomes
+            else:
+                refs.append(await log.append("decision", payload(i)))
+        return refs
+
+    waited = asyncio.run(mixed())
+    with pytest.raises(RecordRejected):
+        log.append_nowait("checkpoint", payload(0))  # not a public kind
+    log.close()
+    rows = _rows(log.config.path)
+    assert [r[0] for r in rows] == list(range(200)), "every queued record is stored, gap-free"
+    assert len(waited) == 100
+    report = verify_store(log.config.path, [log.verifier])
+    assert report.valid and report.problems == [], [p.line() for p in report.problems]
+
+
 def test_checkpoints_every_n_records_and_at_close(tmp_path):
     log = _open(tmp_path, checkpoint_every_records=10)
     for i in range(25):
