@@ -155,11 +155,11 @@ def canonical_payload(value: Any, path: str = "payload") -> bytes:
     RFC 8785 bytes exactly (tests compare it with ``rfc8785`` on generated payloads);
     anything else goes through ``rfc8785`` itself.
     """
-    data = _encode(value, path)
+    data, keys_checked = _encode_checked(value, path)
     text = data.decode()
-    lowered = text.lower()
-    # cheap substring gates in C before the (slower) regular expressions
-    if any(f in lowered for f in _KEY_FRAGMENTS) and _FORBIDDEN_KEY.search(text):
+    # Keys: the quick structural pass has already ruled out credential field names when it
+    # accepted the payload; otherwise cheap substring gates in C before the regex.
+    if not keys_checked and any(f in text.lower() for f in _KEY_FRAGMENTS) and _FORBIDDEN_KEY.search(text):
         where = _locate(value, path, _is_forbidden_key) or path
         raise RecordRejected(
             f"{where}: credential field; credentials are never recorded"
@@ -181,6 +181,8 @@ class _Bad(Exception):
 
 
 _STR, _INT, _BOOL, _NONE = str, int, bool, type(None)
+# key -> is it a credential field name; records reuse a small vocabulary of keys
+_KEY_FORBIDDEN: dict[str, bool] = {}
 
 
 def _quick_ascii_keys(value: Any) -> bool:
@@ -193,6 +195,13 @@ def _quick_ascii_keys(value: Any) -> bool:
                 raise _Bad
             if not key.isascii():
                 ok = False
+            forbidden = _KEY_FORBIDDEN.get(key)
+            if forbidden is None:
+                forbidden = _is_forbidden_key(key, True)
+                if len(_KEY_FORBIDDEN) < 4096:
+                    _KEY_FORBIDDEN[key] = forbidden
+            if forbidden:
+                raise _Bad  # the precise path finds it and names where
             t = type(item)
             if t is _STR or t is _BOOL or t is _NONE:
                 continue
@@ -238,9 +247,16 @@ def _plain(value: Any) -> Any:
 
 
 def _encode(value: Any, path: str) -> bytes:
+    return _encode_checked(value, path)[0]
+
+
+def _encode_checked(value: Any, path: str) -> tuple[bytes, bool]:
+    """The canonical bytes, and whether the quick pass vetted every key (no credential field)."""
+    vetted = True
     try:
         fast = _quick_ascii_keys(value)
     except _Bad:
+        vetted = False
         fast = _check_types(
             value, path
         )  # raises with the path, or accepts (e.g. StrEnum)
@@ -252,8 +268,8 @@ def _encode(value: Any, path: str) -> bytes:
         if fast:
             return json.dumps(
                 value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-            ).encode()
-        return rfc8785.dumps(value)
+            ).encode(), vetted
+        return rfc8785.dumps(value), vetted
     except (UnicodeEncodeError, rfc8785.CanonicalizationError):
         raise RecordRejected(
             f"{path}: contains text that is not valid Unicode (lone surrogate)"
