@@ -112,10 +112,10 @@ class GovproxyMetrics:
         self.circuit.labels(self._label("provider", provider)).set(_CIRCUIT_VALUE.get(str(state), 0))
 
     def observe_upstream_latency(self, provider: str, seconds: float) -> None:
-        self.upstream_latency.labels(self._label("provider", provider)).observe(seconds)
+        self._child(self.upstream_latency, ("provider", provider)).observe(seconds)
 
     def observe_governance_overhead(self, seconds: float, stage: str = "total") -> None:
-        self.overhead.labels(self._label("stage", stage)).observe(seconds)
+        self._child(self.overhead, ("stage", stage)).observe(seconds)
 
     def observe_usage(
         self, *, provider: str, model: str | None, tenant: str, input_tokens: int, output_tokens: int,
