@@ -73,6 +73,8 @@ class OpaEngine:
             try:
                 resp = self._sync.post(self._ignore_url, content=b"{}", timeout=1.0, headers={"content-type": "application/json"})
                 value = resp.json().get("result") if resp.status_code == 200 else None
+            except RuntimeError:
+                return  # the engine was closed meanwhile (its client with it): nothing to learn
             except (httpx.HTTPError, ValueError, AttributeError):
                 time.sleep(min(30.0, 0.5 * 2**attempt))
                 continue
