@@ -137,9 +137,6 @@ def targets(overhead: list[dict[str, Any]] | None, memory: dict[str, Any] | None
     if memory:
         g = memory["growth_pct"]
         out.append(f"| memory stable: ≤ 10 % RSS growth after warm-up over {memory['requests']:,} requests | {g:+.1f} % ({memory['warm_mb']:.1f} → {memory['end_mb']:.1f} MB, peak {memory['peak_mb']:.1f} MB) | {verdict(g <= 10)} |")
-        if "merkle_mb" in memory:
-            out.append(f"| (diagnostic) the same growth less the audit trail's in-memory Merkle tree ({memory['audit_records']:,} records × 64 B ≈ {memory['merkle_mb']:.1f} MB) "
-                       f"| {memory['growth_without_merkle_pct']:+.1f} % | (not a target) |")
     if len(out) == 2:
         out.append("| (the proxy benchmarks did not produce results; see below) | | |")
     return out
