@@ -168,6 +168,18 @@ def policy_table(data: dict[str, Any]) -> list[str]:
         out.append(f"| {scenario} | " + " | ".join(cells) + " |")
     out += ["", ("`embedded_cached` is what live traffic mostly pays (the decision cache hits when the inputs the policy reads repeat); "
             "`embedded_cold` is a cache miss: IPC to the isolated regopy worker + evaluation + validation.")]
+    pairs = data.get("pairs") or {}
+    if pairs:
+        out += ["", "Two cold decisions at once (all four scenarios, asyncio): " + "; ".join(
+            f"{k} p50 {v['p50_us']:.0f} / p99 {v['p99_us']:.0f} µs" for k, v in pairs.items()) + "."]
+    live = data.get("live_mix")
+    if live:
+        line = (f"Live-traffic mix (a seeded stream of {live['n']:.0f} requests across tenants, providers, models and "
+                f"sensitivities at {live['rate_per_s']:.0f}/s, decision cache on as in production): p50 {live['p50_us']:.0f} µs, "
+                f"p99 {live['p99_us']:.0f} µs, cache hit rate {live['hit_rate']:.1%}, errors {live['errors']:.0f}")
+        if "misses" in live:
+            line += f"; the {live['misses']:.0f} misses: p50 {live['miss_p50_us']:.0f} µs, p99 {live['miss_p99_us']:.0f} µs"
+        out += ["", line + "."]
     return out
 
 
