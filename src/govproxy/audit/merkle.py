@@ -121,27 +121,7 @@ class MerkleTree:
         size2 = self._size if size2 is None else size2
         if not 0 <= size1 <= size2 <= self._size:
             raise ValueError("need 0 ≤ size1 ≤ size2 ≤ stored size")
-        if size1 == 0 or size1 == size2:
-            return []
-        proof: list[bytes] = []
-        start, end, m, complete = 0, size2, size1, True
-        while True:
-            n = end - start
-            if m == n:
-                if not complete:
-                    proof.append(self._subtree(start, end))
-                break
-            k = _split(n)
-            if m <= k:
-                proof.append(self._subtree(start + k, end))
-                end = start + k
-            else:
-                proof.append(self._subtree(start, start + k))
-                start += k
-                m -= k
-                complete = False
-        proof.reverse()
-        return proof
+        return [self._subtree(start, end) for start, end, _ in _consistency_nodes(size1, size2)]
 
 
 class CompactRange:
@@ -240,28 +220,37 @@ def consistency_proof_from_ranges(old: CompactRange, new: CompactRange) -> list[
     if old.begin != 0 or new.begin != old.end:
         raise ProofError("need the ranges [0, m) and [m, n)")
     size1, size2 = old.end, new.end
+    left, right = old.spans(), new.spans()
+    return [_range_hash(right if beyond else left, start, end) for start, end, beyond in _consistency_nodes(size1, size2)]
+
+
+def _consistency_nodes(size1: int, size2: int) -> list[tuple[int, int, bool]]:
+    """The subtrees ``[start, end)`` of RFC 6962 PROOF(size1, D[0:size2]), in proof order.
+
+    ``beyond`` is True for a subtree right of ``size1``. One walk serves the in-memory tree
+    and the compact ranges, which differ only in where a subtree's hash comes from.
+    """
     if size1 == 0 or size1 == size2:
         return []
-    left, right = old.spans(), new.spans()
-    proof: list[bytes] = []
+    nodes: list[tuple[int, int, bool]] = []
     start, end, m, complete = 0, size2, size1, True
     while True:
         n = end - start
         if m == n:
             if not complete:
-                proof.append(_range_hash(left, start, end))
+                nodes.append((start, end, False))
             break
         k = _split(n)
         if m <= k:
-            proof.append(_range_hash(right, start + k, end))
+            nodes.append((start + k, end, True))
             end = start + k
         else:
-            proof.append(_range_hash(left, start, start + k))
+            nodes.append((start, start + k, False))
             start += k
             m -= k
             complete = False
-    proof.reverse()
-    return proof
+    nodes.reverse()
+    return nodes
 
 
 def root_from_leaves(leaves: Sequence[bytes]) -> bytes:
