@@ -12,6 +12,9 @@ from __future__ import annotations
 import random
 import string
 
+import phonenumbers
+
+from govproxy.dlp import Scanner
 from govproxy.dlp import validators as v
 from govproxy.dlp.detectors.base import (
     _LOCAL_PART_TAIL,
@@ -19,9 +22,11 @@ from govproxy.dlp.detectors.base import (
     Claims,
     EmailAnchor,
     TextState,
+    finditer_from,
     numeric_run_matches,
 )
-from govproxy.dlp.detectors.secrets import URL_CREDENTIALS
+from govproxy.dlp.detectors.pii import IBAN, PHONE, _international_ok
+from govproxy.dlp.detectors.secrets import _MASK_CHARS, URL_CREDENTIALS
 
 _DROP = str.maketrans("", "", " -./()")
 
@@ -207,3 +212,121 @@ def test_url_scheme_anchor_walks_back_like_a_character_loop() -> None:
     for _ in range(5000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120))) + "@"
         assert list(anchor.hits(TextState(text))) == reference(text), repr(text)
+
+
+def _window_texts(seed: int, n: int, alphabet: list[str]) -> list[tuple[str, int, int]]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 90)))
+        lo = rng.randint(0, len(text))
+        out.append((text, lo, rng.randint(lo, len(text))))
+    return out
+
+
+def test_phone_window_search_finds_what_finditer_finds() -> None:
+    alphabet = [
+        "+",
+        "(",
+        ")",
+        "0",
+        "1",
+        "4",
+        "9",
+        " ",
+        "-",
+        ".",
+        ":",
+        "/",
+        "_",
+        "x",
+        "ext",
+        "#",
+        "a",
+        "é",
+        "٣",
+        "\n",
+    ]
+    alphabet += ["+1 415-555-0142", "(212) 555-0142", "020 7946 0958"]
+    starts, offset = PHONE.starts  # type: ignore[misc]
+    for text, lo, hi in _window_texts(7, 8000, alphabet):
+        got = [
+            m.span() for m in finditer_from(PHONE.pattern, starts, offset, text, lo, hi)
+        ]
+        assert got == [m.span() for m in PHONE.pattern.finditer(text, lo, hi)], (
+            text,
+            lo,
+            hi,
+        )
+
+
+def test_iban_window_search_finds_what_finditer_finds() -> None:
+    alphabet = [
+        "G",
+        "B",
+        "d",
+        "e",
+        "8",
+        "2",
+        "0",
+        "9",
+        " ",
+        "WEST",
+        "GB82",
+        "de89",
+        "-",
+        "é",
+        "٣",
+        "\n",
+    ]
+    starts, offset = IBAN.starts  # type: ignore[misc]
+    for text, lo, hi in _window_texts(8, 8000, alphabet):
+        got = [
+            m.span() for m in finditer_from(IBAN.pattern, starts, offset, text, lo, hi)
+        ]
+        assert got == [m.span() for m in IBAN.pattern.finditer(text, lo, hi)], (
+            text,
+            lo,
+            hi,
+        )
+
+
+def test_calling_code_lookup_matches_int_conversion() -> None:
+    codes = phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+    rng = random.Random(9)
+    for _ in range(20000):
+        d = "".join(rng.choice("0123456789") for _ in range(rng.randint(8, 15)))
+        reference = any(int(d[:n]) in codes for n in (1, 2, 3))
+        assert _international_ok("+" + d, len(d), d) == reference, d
+
+
+def test_mask_character_test_matches_the_set_definition() -> None:
+    chars = set("*xX.•#-_ ")
+    for text in _texts(
+        10, 5000, ["*xX.•#-_ ", "*xX.•#-_ a1", "xX", string.printable], 12
+    ):
+        s = text.strip()
+        if s:
+            assert (not s.strip(_MASK_CHARS)) == (set(s) <= chars), repr(s)
+
+
+def test_scanner_skips_numeric_detectors_exactly_when_plain_find_finds_nothing() -> (
+    None
+):
+    """The scanner's own digit-run path against the plain absent()/find() loop."""
+    scanner = Scanner(hmac_key=b"fastpath-test-key-0123456789abcdef")
+    alphabet = ["4111 1111 1111 1111", "123-45-6789", "+44 20 7946 0958", "10.1.2.3", "GB82 WEST 1234 5698 7654 32",
+                "born 1990-01-02", "12B Baker Street", "AB 12 34 56 C", "DE136695976", "BSN 111222333", " ", "a", "7", "\n"]  # fmt: skip
+    rng = random.Random(11)
+    for _ in range(400):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        state, taken, reference = TextState(text), Claims(), []
+        for det in scanner.detectors:
+            if det.anchor.absent(state):
+                continue
+            for s, e in det.find(state, taken):
+                if not taken.overlaps(s, e):
+                    taken.add(s, e)
+                    reference.append((s, e, det.name))
+        got = [(f.start, f.end, f.detector) for f in scanner.scan([text]).findings]
+        assert got == sorted(reference), repr(text)

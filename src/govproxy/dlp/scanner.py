@@ -16,7 +16,7 @@ from pathlib import Path
 
 from govproxy.dlp.config import DlpConfig, load_hmac_key
 from govproxy.dlp.detectors import BUILTIN_DETECTORS
-from govproxy.dlp.detectors.base import Claims, Detector, TextState
+from govproxy.dlp.detectors.base import Claims, Detector, Numeric, TextState
 from govproxy.dlp.detectors.custom import custom_detector, dictionary_detector
 from govproxy.dlp.detectors.pii import make_phone_detector
 from govproxy.dlp.model import Action, Category, Finding, ScanResult, Sensitivity
@@ -62,6 +62,12 @@ class Scanner:
         self.categories: dict[str, Category] = {}
         for d in self.detectors:
             self.categories.setdefault(d.entity_type, d.category)
+        # each detector with its digit-run anchor, or None: those hits the scanner computes
+        # itself, skipping the detector without a generator when no run qualifies
+        self._plan: tuple[tuple[Detector, Numeric | None], ...] = tuple(
+            (d, d.anchor if isinstance(d.anchor, Numeric) else None)
+            for d in self.detectors
+        )
         self.classifier = SensitivityClassifier(
             self.config.sensitivity, self.categories
         )
@@ -226,17 +232,25 @@ class Scanner:
         )  # per-detector deadline checks only where a text is large
         taken = Claims()
         out: list[Finding] = []
-        for det in (
-            self.detectors
-        ):  # by priority: a span goes to the first detector that claims it
+        # no allow list (the default): no per-finding call to test one
+        check_allow = bool(self._allow_values or self._allow_patterns)
+        # by priority: a span goes to the first detector that claims it
+        for det, numeric in self._plan:
             try:
-                if det.anchor.absent(state):
+                if numeric is not None:
+                    hits = numeric.unclaimed_hits(state, taken)
+                    if not hits:
+                        continue
+                    found = det.find_at(state, hits)
+                elif det.anchor.absent(state):
                     continue
-                for s, e in det.find(state, taken):
+                else:
+                    found = det.find(state, taken)
+                for s, e in found:
                     if taken.overlaps(s, e):
                         continue
                     value = text[s:e]
-                    if self._allowed(value):
+                    if check_allow and self._allowed(value):
                         continue
                     taken.add(s, e)
                     out.append(  # positional: a NamedTuple built from keywords costs more
@@ -260,7 +274,7 @@ class Scanner:
         return out
 
     def _allowed(self, value: str) -> bool:
-        if value.lower() in self._allow_values:
+        if self._allow_values and value.lower() in self._allow_values:
             return True
         if not self._allow_patterns:  # the default: no generator to start per finding
             return False

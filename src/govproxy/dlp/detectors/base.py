@@ -448,6 +448,9 @@ class Numeric(Anchor):
 
         A list built in a plain loop: cheaper than a generator resumed once per hit.
         """
+        runs = self._runs(state)
+        if not runs:
+            return []
         out: list[tuple[int, int]] = []
         max_digits = self.max_digits
         where = self.where
@@ -469,7 +472,7 @@ class Numeric(Anchor):
         # ``words`` are searched only once a run has passed ``where``: each is a pass over
         # the whole text, while most texts have no run that passes (no year near 'born')
         words_ok = not self.words
-        for s, e, nd in self._runs(state):
+        for s, e, nd in runs:
             if nd < min_digits:
                 continue
             if starts:
@@ -642,6 +645,9 @@ class Detector:
     context_after: int = 40
     priority: int = 50  # wins overlaps against lower priorities
     anchored: bool = False  # the pattern starts at the anchor hit: match there instead of searching a window
+    # (regex, offset): where a match of ``pattern`` can start, for window searches (see
+    # ``finditer_from``); None: the pattern is searched at every position of a window
+    starts: tuple[re.Pattern[str], int] | None = None
     description: str = ""
     examples: tuple[str, ...] = field(default=(), repr=False)
 
@@ -655,8 +661,6 @@ class Detector:
         ``claimed`` are spans already taken by higher-priority detectors: anchor hits inside
         them are skipped (a card number is not also checked as a phone number).
         """
-        text = state.text
-        n = len(text)
         anchor = self.anchor
         if isinstance(anchor, Numeric):
             # claimed runs are dropped before the (costlier) per-run shape checks
@@ -667,6 +671,15 @@ class Detector:
                 hits = sorted(hits)
             if claimed:
                 hits = _unclaimed(hits, claimed)
+        return self.find_at(state, hits)
+
+    def find_at(
+        self, state: TextState, hits: list[tuple[int, int]]
+    ) -> Iterator[tuple[int, int]]:
+        """``find`` given the unclaimed anchor hits, sorted (the scanner computes numeric ones
+        itself, so a detector none of whose digit runs qualifies costs no generator)."""
+        text = state.text
+        n = len(text)
         if self.anchored:
             yield from self._find_anchored(state, hits)
             return
@@ -690,9 +703,14 @@ class Detector:
         finditer = self.pattern.finditer
         group, refine, validate = self.group, self.refine, self.validate
         context = self.context
+        starts = self.starts
         seen_end = -1
         for lo, hi in windows:
-            for m in finditer(text, lo, hi):
+            for m in (
+                finditer(text, lo, hi)
+                if starts is None
+                else finditer_from(self.pattern, starts[0], starts[1], text, lo, hi)
+            ):
                 start, end = m.span(group)
                 if start < 0 or start < seen_end or end <= start:
                     continue
@@ -753,6 +771,40 @@ class Detector:
             self.context_before,
             self.context_after,
         )
+
+
+def finditer_from(
+    pattern: re.Pattern[str],
+    starts: re.Pattern[str],
+    offset: int,
+    text: str,
+    lo: int,
+    hi: int,
+) -> list[re.Match[str]]:
+    """The matches of ``pattern.finditer(text, lo, hi)``, with ``pattern`` tried only at candidate starts.
+
+    A pattern that begins with a lookbehind (a left boundary) gives Python's engine no
+    first character to skip ahead to, so a window search attempts a match at every
+    position. ``starts`` matches ``offset`` characters after every position where
+    ``pattern`` can match (e.g. at the digits after an IBAN's two letters) and begins
+    with a literal or a character class, which the engine does skip to; the full pattern
+    is then tried at those positions only, leftmost first, resuming after each match as
+    ``finditer`` does. ``pattern`` must not match the empty string.
+    """
+    search, match = starts.search, pattern.match
+    out: list[re.Match[str]] = []
+    pos = lo
+    while True:
+        c = search(text, pos + offset, hi)
+        if c is None:
+            return out
+        at = c.start() - offset
+        m = match(text, at, hi)
+        if m is None:
+            pos = at + 1
+        else:
+            out.append(m)
+            pos = m.end()
 
 
 @functools.lru_cache(maxsize=256)

@@ -116,12 +116,17 @@ def _iban_spans(start: int, end: int, state: TextState) -> list[tuple[int, int]]
     return []
 
 
+# the two digits after an IBAN's country letters: where a window search tries _IBAN
+# (prose windows have few digits, and every letter is a place _IBAN itself would try)
+_IBAN_STARTS = re.compile(r"[0-9](?<=[A-Za-z][A-Za-z][0-9])[0-9]")
+
 IBAN = Detector(
     name="iban",
     entity_type="IBAN_CODE",
     category=PII,
     anchor=Numeric(min_digits=8, where=_iban_run_ok),
     pattern=_IBAN,
+    starts=(_IBAN_STARTS, 2),
     before=44,
     after=44,
     refine=_iban_spans,
@@ -310,6 +315,8 @@ _PHONE = re.compile(
     r"(?:[ ]?(?:x|ext\.?|#)[ ]?[0-9]{1,6})?"
     r"(?![0-9A-Za-z_]|[\-.:,/][0-9])"
 )
+# the first character of a _PHONE match ('+', '(' or a digit) where its left boundary holds
+_PHONE_STARTS = re.compile(r"[+(0-9](?<![\w+\-.:/][+(0-9])")
 _GROUP_SPLIT = re.compile(r"[ .\-()+]+")
 _EXTENSION = re.compile(r"[ ]?(?:x|ext\.?|#)[ ]?[0-9]{1,6}$")
 _DATE_SHAPE = re.compile(
@@ -439,9 +446,18 @@ def _international_ok(core: str, digits: int, only: str | None = None) -> bool:
     d = v.only_digits(core) if only is None else only
     if not 8 <= digits <= 15:
         return False
-    return any(
-        int(d[:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE for n in (1, 2, 3)
-    )
+    return d[:1] in _CALLING_CODES or d[:2] in _CALLING_CODES or d[:3] in _CALLING_CODES
+
+
+# Every string of one to three ASCII digits whose value is a country calling code: the
+# same test as int(prefix) in COUNTRY_CODE_TO_REGION_CODE (leading zeros included), as
+# set lookups instead of int() conversions on every international number.
+_CALLING_CODES = frozenset(
+    f"{i:0{n}d}"
+    for n in (1, 2, 3)
+    for i in range(10**n)
+    if i in phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+)
 
 
 def _nanp_ok(core: str) -> bool:
@@ -507,6 +523,7 @@ def make_phone_detector(regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) -> Det
         category=PII,
         anchor=Numeric(min_digits=6, where=_phone_run_ok),
         pattern=_PHONE,
+        starts=(_PHONE_STARTS, 0),
         before=12,
         after=24,
         refine=lambda s, e, st: _phone_spans(s, e, st, regs),

@@ -43,6 +43,9 @@ _PLACEHOLDER_WORDS = frozenset(
 )  # fmt: skip
 
 
+_MASK_CHARS = "*xX.•#-_ "
+
+
 def is_placeholder(value: str) -> bool:
     """Template variables, env references, masks and our own placeholders are not secrets."""
     s = value.strip()
@@ -58,7 +61,8 @@ def is_placeholder(value: str) -> bool:
         or s.startswith("{")
     ):
         return True
-    if _ENV_REF.match(s) or _OUR_PLACEHOLDER.match(s):
+    # both patterns begin with one of these characters: most values skip the two matches
+    if s[0] in "$%[" and (_ENV_REF.match(s) or _OUR_PLACEHOLDER.match(s)):
         return True
     if (
         "process.env" in s
@@ -67,7 +71,9 @@ def is_placeholder(value: str) -> bool:
         or "secretkeyref" in low
     ):
         return True
-    if set(s) <= set("*xX.•#-_ ") or s.count("*") >= 3:
+    # made only of mask characters: nothing is left once they are stripped from both ends
+    # (one C call, where set(s) <= set(...) built two sets per value)
+    if not s.strip(_MASK_CHARS) or s.count("*") >= 3:
         return True
     return False
 
