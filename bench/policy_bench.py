@@ -13,7 +13,12 @@ in the same run:
   embedded_cached    PolicyDecider.decide_sync, repeated input served by the decision cache
   cached_varying     the same, each request with a different token estimate (a field the
                      shipped set declares unread in cache_ignore): the live-traffic case
-  ipc_floor          the worker round trip on a trivial policy: the isolation's own cost
+  ipc_floor          the worker round trip on a trivial policy with this input: the isolation's
+                     own cost plus converting the input to rego-cpp's form in the worker
+  ipc_empty          the same trivial policy with input {} sent straight to the worker: the
+                     pipe round trip and a minimal rego-cpp query, nothing else
+  input_convert      converting this input to rego-cpp's form (in process, no query): the part
+                     of ipc_floor and embedded_cold that grows with the input
   opa_rest_canned    OpaEngine over loopback HTTP to a stand-in that answers a fixed decision
                      (the REST path's own cost; a real OPA adds its evaluation time)
   opa_rest_regopy    the same stand-in evaluating the shipped policy with regopy
@@ -57,7 +62,7 @@ sys.path.insert(0, str(REPO / "src"))
 from govproxy.config import settings_from_dict
 from govproxy.models import EndpointKind, Identity, LLMRequest, ProviderKind
 from govproxy.policy import PolicyConfig, PolicyDecider, PolicyInput, build_policy_input
-from govproxy.policy.rego import CompiledPolicy
+from govproxy.policy.rego import CompiledPolicy, set_input_value
 from govproxy.policy.source import load_source
 
 POLICIES = REPO / "policies"
@@ -288,6 +293,8 @@ def main() -> int:
             it = iter(varying)
             row["cached_varying"] = stats(timed(lambda d=cached, it=it: d.decide_sync(next(it)), args.n))
             row["ipc_floor"] = stats(timed(lambda d=trivial, pin=pin: d.decide_sync(pin), args.n))
+            row["ipc_empty"] = stats(timed(lambda d=trivial: d.engine.evaluate_json_sync(b"{}", 5.0), args.n))
+            row["input_convert"] = stats(timed(lambda doc=doc: set_input_value(inproc._interp, doc), args.n))
             row["opa_rest_canned"] = stats(timed(lambda d=opa_canned, pin=pin: d.decide_sync(pin), args.n))
             row["opa_rest_regopy"] = stats(timed(lambda d=opa_eval, pin=pin: d.decide_sync(pin), max(50, args.n // 3)))
             row["_meta"] = {"input_bytes": len(pin.model_dump_json()), "providers": len(pin.providers),
