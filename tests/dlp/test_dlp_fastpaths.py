@@ -24,9 +24,15 @@ from govproxy.dlp.detectors.base import (
     TextState,
     finditer_from,
     numeric_run_matches,
+    pivot_contains,
 )
 from govproxy.dlp.detectors.pii import IBAN, PHONE, _international_ok
-from govproxy.dlp.detectors.secrets import _MASK_CHARS, URL_CREDENTIALS
+from govproxy.dlp.detectors.secrets import (
+    _MASK_CHARS,
+    GCP_SERVICE_ACCOUNT,
+    JWT,
+    URL_CREDENTIALS,
+)
 
 _DROP = str.maketrans("", "", " -./()")
 
@@ -330,3 +336,31 @@ def test_scanner_skips_numeric_detectors_exactly_when_plain_find_finds_nothing()
                     reference.append((s, e, det.name))
         got = [(f.start, f.end, f.detector) for f in scanner.scan([text]).findings]
         assert got == sorted(reference), repr(text)
+
+
+def test_pivot_search_agrees_with_substring_search() -> None:
+    rng = random.Random(12)
+    for needle, pivot in (
+        ("eyJ", 2),
+        ('"private_key_id"', 0),
+        ("AccountKey=", 7),
+        ("ab", 1),
+    ):
+        alphabet = [needle, needle[:-1], needle[pivot], needle[1:], "x", " ", "é"]
+        for _ in range(3000):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+            for limit in (0, 1, 2, 8):
+                assert pivot_contains(text, needle, pivot, limit) == (needle in text), (
+                    text,
+                    limit,
+                )
+    texts = [
+        '{"type": "service_account", "private_key_id": "0a1b"}',
+        '"private_key": "x"',
+        "eyJ",
+        "J ey J",
+        "",
+    ]
+    for det, needle in ((JWT, "eyJ"), (GCP_SERVICE_ACCOUNT, '"private_key_id"')):
+        for text in texts:
+            assert det.anchor.absent(TextState(text)) == (needle not in text), text

@@ -172,7 +172,7 @@ GCP_SERVICE_ACCOUNT = Detector(
     name="gcp_service_account",
     entity_type="GCP_SERVICE_ACCOUNT_KEY",
     category=SECRET,
-    anchor=Literal(('"private_key_id"',), gate='"'),
+    anchor=Literal(('"private_key_id"',), gate='"', pivot=0),
     pattern=re.compile(r'"private_key_id"[ \t]{0,4}:[ \t\r\n]{0,8}"([0-9a-f]{40})"'),
     group=1,
     before=0,
@@ -199,7 +199,7 @@ AZURE_STORAGE_KEY = Detector(
     category=SECRET,
     anchor=AnyOf(
         (
-            Literal(("AccountKey=",), gate="="),
+            Literal(("AccountKey=",), gate="=", pivot=7),  # the 'K'
             Literal(("azure_storage_key",), ignore_case=True, gate="_"),
         )
     ),
@@ -351,7 +351,7 @@ def _jwt_ok(value: str) -> bool:
 JWT = _prefixed(
     "jwt",
     "JWT",
-    Literal(("eyJ",), gate="J"),
+    Literal(("eyJ",), gate="J", pivot=2),
     _B
     + r"eyJ[A-Za-z0-9_\-]{8,4000}\.[A-Za-z0-9_\-]{2,12000}\.[A-Za-z0-9_\-]{0,4000}(?![A-Za-z0-9_\-.])",
     20010,
