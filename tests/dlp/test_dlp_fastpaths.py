@@ -19,9 +19,11 @@ from govproxy.dlp import validators as v
 from govproxy.dlp.detectors.base import (
     _LOCAL_PART_TAIL,
     _NUMERIC_RUN,
+    _NUMERIC_RUN_CLASSES,
     Claims,
     EmailAnchor,
     TextState,
+    char_classes,
     finditer_from,
     numeric_run_matches,
     pivot_contains,
@@ -104,6 +106,11 @@ def test_digit_runs_match_the_regex_definition() -> None:
         assert got == reference, repr(text)
         spans = [(m.span(), m.lastindex) for m in numeric_run_matches(text)]
         assert spans == [(m.span(), m.lastindex) for m in _NUMERIC_RUN.finditer(text)]
+        # the byte twin over character classes: same spans and groups
+        twin = _NUMERIC_RUN_CLASSES.finditer(char_classes(text))
+        assert [(m.regs, m.lastindex) for m in twin] == [
+            (m.regs, m.lastindex) for m in _NUMERIC_RUN.finditer(text)
+        ], repr(text)
 
 
 def test_claims_agree_with_a_linear_scan() -> None:

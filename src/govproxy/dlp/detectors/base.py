@@ -51,6 +51,46 @@ def digit_mask(text: str) -> bytes:
     return raw.translate(_DIGIT_MASK)
 
 
+def _char_class(b: int) -> int:
+    c = chr(b)
+    if "0" <= c <= "9":
+        return ord("d")
+    if c in " )":  # the two separators _NUMERIC_RUN treats on their own
+        return b
+    if c in "-./(":
+        return ord("s")
+    if "A" <= c <= "Z":
+        return ord("A")
+    if "a" <= c <= "z":
+        return ord("a")
+    return ord("_")
+
+
+# Every byte to its class for _NUMERIC_RUN: d (ASCII digit), the space, ')', s (the other
+# separators - . / '('), A (ASCII capital), a (ASCII small letter), _ (anything else).
+_CHAR_CLASSES = bytes(_char_class(b) for b in range(256))
+_UPPER, _SPACE = ord("A"), ord(" ")
+
+# _NUMERIC_RUN over the class bytes: each of its character sets is a union of classes, so
+# both match at the same places with the same groups. Its first item is a literal, which
+# the engine skips to, and the whole walk over the text stays in C.
+_NUMERIC_RUN_CLASSES = re.compile(
+    rb"d(?<!dd)"
+    rb"(?:[d )s]{2,80}[d)](?P<cap> ?(?=(?:[Aa] )?A))?"
+    rb"|d{0,2}(?P<cap1>[Aa]? (?=A)|(?=A)))"
+)
+
+
+def char_classes(text: str) -> bytes:
+    """One class byte per character of ``text`` (see ``_CHAR_CLASSES``); non-ASCII is '_'.
+
+    Non-ASCII characters become '?' first (one byte per code point, so offsets stay those
+    of the text): the patterns' letters and digits are ASCII only.
+    """
+    raw = text.encode("ascii") if text.isascii() else text.encode("ascii", "replace")
+    return raw.translate(_CHAR_CLASSES)
+
+
 def numeric_run_matches(text: str) -> list[re.Match[str]]:
     """The matches ``_NUMERIC_RUN.finditer(text)`` would give, tried only where a digit run starts.
 
@@ -171,12 +211,13 @@ class TextState:
         """Find the digit runs and sort them into the lists detectors ask for, in one pass.
 
         Each run is (start, end, count): count is its characters other than separators,
-        the b"1" bytes of its slice of the digit mask (a C count), plus the one letter a
-        short run before a capital may hold ('221B Baker'), which thresholds were set with.
+        the digits of its slice of the character classes (a C count), plus the one letter
+        a short run before a capital may hold ('221B Baker'), which thresholds were set with.
+        The runs are ``_NUMERIC_RUN``'s matches, found by its byte twin over the classes
+        (see ``char_classes``): one C ``finditer`` instead of a match per run from Python.
         """
-        text = self.text
-        self._mask = mask = digit_mask(text)
-        find, count, match = mask.find, mask.count, _NUMERIC_RUN.match
+        self._mask = classes = char_classes(self.text)
+        count = classes.count
         numeric: list[
             tuple[int, int, int]
         ] = []  # four digits or more, not a short capital run
@@ -185,24 +226,15 @@ class TextState:
             tuple[int, int, int]
         ] = []  # after an upper-case letter (a space between allowed)
         n = 0
-        # numeric_run_matches_in, inlined: the per-run Python work is most of this pass
-        s = find(b"1")
-        while s != -1:
-            m = match(text, s)
-            if m is None:
-                e = find(b"0", s)  # past this digit run: no match starts inside it
-                if e == -1:
-                    break
-                s = find(b"1", e)
-                continue
-            e = m.end()
+        for m in _NUMERIC_RUN_CLASSES.finditer(classes):
+            s, e = m.span()
             n += 1
             li = (
                 m.lastindex
             )  # None: plain run; 1: long run before a capital; 2: short one
-            nd = count(b"1", s, e)
+            nd = count(b"d", s, e)
             if li == 2:
-                if len(m.group(2)) == 2:
+                if m.end(2) - m.start(2) == 2:
                     nd += 1
                 run = (s, e, nd)
                 capital.append(run)
@@ -213,11 +245,10 @@ class TextState:
                 if li:
                     capital.append(run)
             if s and (
-                "A" <= text[s - 1] <= "Z"
-                or (text[s - 1] == " " and s > 1 and "A" <= text[s - 2] <= "Z")
+                classes[s - 1] == _UPPER
+                or (classes[s - 1] == _SPACE and s > 1 and classes[s - 2] == _UPPER)
             ):
                 upper.append(run)
-            s = find(b"1", e)
         self._n_runs = n
         self._numeric = numeric
         self._capital_after = capital
