@@ -4,6 +4,7 @@ event loop, gap-free chains across restarts, checkpoints, rollback refusal, cont
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import shutil
 import sqlite3
@@ -111,6 +112,44 @@ def test_append_nowait_records_join_the_chain_and_are_stored_by_close(tmp_path):
     assert len(waited) == 100
     report = verify_store(log.config.path, [log.verifier])
     assert report.valid and report.problems == [], [p.line() for p in report.problems]
+
+
+def test_a_deferred_outcome_rides_with_the_next_durable_record(tmp_path):
+    """Outcomes share the next decision's commit: once that decision is acknowledged, the
+    outcome queued before it is durable too, in submission order, however long the window."""
+    log = _open(tmp_path, deferred_flush_ms=10_000)
+
+    async def scenario() -> None:
+        await log.append("decision", payload(0))
+        log.append_nowait("outcome", payload(1))
+        await asyncio.sleep(0.05)
+        assert len(_rows(log.config.path)) == 1  # waiting for company, not yet written
+        await log.append("decision", payload(2))
+        rows = _rows(log.config.path)
+        assert [json.loads(b)["payload"]["n"] for _, _, b in rows] == [0, 1, 2]
+
+    asyncio.run(scenario())
+    log.close()
+    assert verify_store(log.config.path, [log.verifier]).valid
+
+
+def test_a_deferred_outcome_is_stored_within_its_window_when_traffic_stops(tmp_path):
+    """No further request comes (the last response of the day, or a stream ending after a
+    quiet spell): the writer, asleep, is woken and stores the outcome by the window."""
+    log = _open(tmp_path, deferred_flush_ms=50)
+
+    async def scenario() -> None:
+        await log.append("decision", payload(0))
+        await asyncio.sleep(1.3)  # past the writer's active spell: it sleeps until woken
+        log.append_nowait("outcome", payload(1))
+        for _ in range(200):
+            if len(_rows(log.config.path)) == 2:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the deferred outcome was not stored within 2 s")
+
+    asyncio.run(scenario())
+    log.close()
 
 
 def test_checkpoints_every_n_records_and_at_close(tmp_path):

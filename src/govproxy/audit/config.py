@@ -65,6 +65,15 @@ class AuditConfig(BaseModel):
     max_batch: int = Field(
         default=2000, ge=1, description="records per grouped commit at most"
     )
+    deferred_flush_ms: float = Field(
+        default=50.0,
+        ge=0,
+        le=10_000,
+        description=(
+            "how long a record nobody waits for (a request's outcome) may wait to share the"
+            " next commit; 0 commits each at once"
+        ),
+    )
 
     @field_validator("deployment", "instance")
     @classmethod

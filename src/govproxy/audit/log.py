@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import concurrent.futures
 import contextlib
 import json
@@ -122,6 +123,7 @@ class _Pending:
         None  # async callers: settled in bulk per loop
     )
     loop: asyncio.AbstractEventLoop | None = None
+    deferred_at: float = 0.0  # monotonic; set when the record waits to share a commit
 
     def accept(self) -> bool:
         """False when a sync caller cancelled before the writer took the record."""
@@ -130,6 +132,10 @@ class _Pending:
             if self.future is not None
             else True
         )
+
+
+def _submitted(item: _Pending) -> int:
+    return item.submitted_ns
 
 
 @dataclass
@@ -172,8 +178,15 @@ class AuditLog:
         except BaseException:
             self._lock.release()
             raise
-        # None: a wake-up from the publisher (a checkpoint finished)
+        # None: a wake-up (the publisher finished a checkpoint, or a deferred record
+        # arrived while the writer was asleep)
         self._queue: queue.SimpleQueue[_Pending | _Control | None] = queue.SimpleQueue()
+        # Records nobody waits for (outcomes) wait here to share the next commit: a request
+        # then costs one commit and one writer wake-up instead of two.
+        self._deferred: collections.deque[_Pending] = collections.deque()
+        self._defer_s = config.deferred_flush_ms / 1000
+        self._writer_asleep = False  # True while the writer would not look at _deferred in time
+        self._active_until = 0.0  # monotonic: poll _deferred (no wake-ups needed) until then
         self._closed = False
         # Signing I/O (fsync, checkpoint files, checkpoint row, WAL checkpoint) runs on a
         # publisher thread with its own connection, so commits never wait for a disk flush.
@@ -393,6 +406,8 @@ class AuditLog:
         original: Mapping[str, str] | None,
         fut: concurrent.futures.Future[RecordRef] | None,
         afut: asyncio.Future[RecordRef] | None,
+        *,
+        defer: bool = False,
     ) -> None:
         if self._closed:
             raise AuditClosed("audit log is closed")
@@ -410,20 +425,27 @@ class AuditLog:
                 red_bytes = canonical({"mode": "redacted", "parts": parts}, "redacted")
         elif mode is ContentMode.ENCRYPTED:
             orig = _text_parts(original, "original")
-        self._queue.put(
-            _Pending(
-                kind,
-                body,
-                tenant if isinstance(tenant, str) else None,
-                str(request_id) if isinstance(request_id, str | int) else None,
-                red_bytes,
-                orig,
-                fut,
-                time.time_ns(),
-                afut,
-                afut.get_loop() if afut is not None else None,
-            )
+        item = _Pending(
+            kind,
+            body,
+            tenant if isinstance(tenant, str) else None,
+            str(request_id) if isinstance(request_id, str | int) else None,
+            red_bytes,
+            orig,
+            fut,
+            time.time_ns(),
+            afut,
+            afut.get_loop() if afut is not None else None,
         )
+        if not defer:
+            self._queue.put(item)
+            return
+        item.deferred_at = time.monotonic()
+        self._deferred.append(item)
+        if self._writer_asleep:
+            # The writer is in a long wait and would not see the record in time.
+            self._writer_asleep = False
+            self._queue.put(None)
 
     async def append(
         self,
@@ -450,7 +472,7 @@ class AuditLog:
         the caller's event loop per record. Raises RecordRejected / AuditClosed at once."""
         if kind not in PUBLIC_KINDS:
             raise RecordRejected(f"kind must be one of {sorted(PUBLIC_KINDS)}")
-        self._enqueue(kind, payload, None, None, None, None)
+        self._enqueue(kind, payload, None, None, None, None, defer=self._defer_s > 0)
 
     def append_sync(
         self,
@@ -520,7 +542,7 @@ class AuditLog:
             while closing is None:
                 if self._inflight is not None and self._inflight.done():
                     self._collect_published()
-                timeout = self._time_to_checkpoint()
+                timeout = self._wait_timeout()
                 try:
                     if timeout is None:
                         first = self._queue.get()
@@ -530,6 +552,8 @@ class AuditLog:
                         first = self._queue.get_nowait()
                 except queue.Empty:
                     first = None
+                finally:
+                    self._writer_asleep = False
                 batch: list[_Pending] = []
                 controls: list[_Control] = []
                 item = first
@@ -546,7 +570,10 @@ class AuditLog:
                         item = self._queue.get_nowait()
                     except queue.Empty:
                         item = None
+                if self._deferred and (batch or controls or self._deferred_due()):
+                    batch = self._take_deferred(batch)
                 if batch:
+                    self._active_until = time.monotonic() + 1.0
                     self._commit(batch)
                 for ctl in controls:
                     if ctl.action != "close":
@@ -554,6 +581,8 @@ class AuditLog:
                 if self._checkpoint_due():
                     self._sign(wait=False)
             # drain anything queued before close() flipped the flag
+            while self._deferred:
+                self._commit(self._take_deferred([]))
             while True:
                 try:
                     item = self._queue.get_nowait()
@@ -578,6 +607,9 @@ class AuditLog:
                 closing.future.set_exception(exc)
 
     def _fail_queued(self, exc: BaseException) -> None:
+        if self._deferred:
+            log.error("audit: %d outcome records not stored (writer stopped)", len(self._deferred))
+            self._deferred.clear()
         while True:
             try:
                 item = self._queue.get_nowait()
@@ -598,6 +630,49 @@ class AuditLog:
 
     def _publishing(self) -> bool:
         return self._inflight is not None and not self._inflight.done()
+
+    def _wait_timeout(self) -> float | None:
+        """The writer's next wait: until a checkpoint is due, a deferred record must be
+        committed, or (while traffic flows) the next look at the deferred records.
+
+        Polling while active lets deferred records join commits without waking the
+        writer; after a quiet second the writer sleeps and an appender wakes it instead.
+        """
+        timeout = self._time_to_checkpoint()
+        if self._defer_s <= 0:
+            return timeout
+        now = time.monotonic()
+        if self._deferred:
+            wait = max(0.0, self._deferred[0].deferred_at + self._defer_s - now)
+        elif now < self._active_until:
+            wait = self._defer_s
+        else:
+            wait = None
+        if wait is not None and (timeout is None or wait < timeout):
+            timeout = wait
+        if timeout is None or timeout > self._defer_s:
+            self._writer_asleep = True
+            if self._deferred:  # arrived before the flag was up: do not sleep past it
+                self._writer_asleep = False
+                return 0.0
+        return timeout
+
+    def _deferred_due(self) -> bool:
+        return time.monotonic() >= self._deferred[0].deferred_at + self._defer_s
+
+    def _take_deferred(self, batch: list[_Pending]) -> list[_Pending]:
+        """Deferred records join ``batch``, all in submission order (timestamps stay ordered)."""
+        room = max(1, self.config.max_batch - len(batch))
+        taken: list[_Pending] = []
+        while self._deferred and len(taken) < room:
+            item = self._deferred.popleft()
+            if item.accept():
+                taken.append(item)
+        if not batch:
+            return taken
+        merged = taken + batch
+        merged.sort(key=_submitted)
+        return merged
 
     def _time_to_checkpoint(self) -> float | None:
         """How long the writer may sleep when idle; None: until something is queued
