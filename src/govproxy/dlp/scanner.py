@@ -238,6 +238,10 @@ class Scanner:
         for det, numeric in self._plan:
             try:
                 if numeric is not None:
+                    if (
+                        not state.has_runs()
+                    ):  # no digits at all: every numeric detector skips
+                        continue
                     hits = numeric.unclaimed_hits(state, taken)
                     if not hits:
                         continue
