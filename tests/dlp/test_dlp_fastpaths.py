@@ -28,9 +28,17 @@ from govproxy.dlp.detectors.base import (
     numeric_run_matches,
     pivot_contains,
 )
-from govproxy.dlp.detectors.pii import IBAN, PHONE, _international_ok
+from govproxy.dlp.detectors.pii import (
+    _RUN_DATE,
+    _RUN_DOTTED_QUAD,
+    IBAN,
+    PHONE,
+    _international_ok,
+    _phone_run_ok,
+)
 from govproxy.dlp.detectors.secrets import (
     _MASK_CHARS,
+    AZURE_STORAGE_KEY,
     GCP_SERVICE_ACCOUNT,
     JWT,
     URL_CREDENTIALS,
@@ -371,3 +379,38 @@ def test_pivot_search_agrees_with_substring_search() -> None:
     for det, needle in ((JWT, "eyJ"), (GCP_SERVICE_ACCOUNT, '"private_key_id"')):
         for text in texts:
             assert det.anchor.absent(TextState(text)) == (needle not in text), text
+
+
+def test_azure_keyword_pivot_agrees_with_lower_case_search() -> None:
+    anchor = AZURE_STORAGE_KEY.anchor.anchors[1]  # type: ignore[attr-defined]
+    alphabet = [
+        "AZURE_STORAGE_KEY",
+        "azure_storage_key",
+        "Azure_",
+        "_key",
+        "_",
+        "İ",
+        "x",
+        " ",
+    ]
+    rng = random.Random(13)
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        state = TextState(text)
+        assert anchor.absent(state) == ("azure_storage_key" not in state.lower), text
+
+
+def test_phone_run_precheck_matches_its_two_regexes() -> None:
+    def reference(text: str, s: int, e: int) -> bool:
+        m = _RUN_DATE.match(text, s, e)
+        if m is not None and e - m.end() <= 3:
+            return False
+        return _RUN_DOTTED_QUAD.match(text, s, e) is None
+
+    alphabet = ["2024-01-02", "12", "3", "-", ".", " ", "10.1.2.3", "T09", "1999"]
+    rng = random.Random(14)
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 6)))
+        s = rng.randint(0, len(text) - 1)
+        e = rng.randint(s + 1, len(text))
+        assert _phone_run_ok(text, s, e, 0) == reference(text, s, e), (text, s, e)

@@ -321,13 +321,13 @@ class Literal(Anchor):
     )
     gate_any: tuple[str, ...] = ()  # at least one of these characters must be present
     needs_digits: int = 0  # the match contains a run of at least this many digits
-    # index of a rare character in the (single, case-sensitive) string: its occurrences,
-    # found by memchr, are checked instead of searching the whole text for the string
+    # index of a rare character in the (single) string: its occurrences, found by memchr,
+    # are checked instead of searching the whole (or lower-cased) text for the string
     pivot: int = -1
 
     def __post_init__(self) -> None:
-        if self.pivot >= 0 and (len(self.strings) != 1 or self.ignore_case):
-            raise ValueError("a pivot needs exactly one case-sensitive string")
+        if self.pivot >= 0 and len(self.strings) != 1:
+            raise ValueError("a pivot needs exactly one string")
         # Several strings with a common start ('Bearer ', 'BEARER '): one regex that begins
         # with that literal tells whether any occurs in a single pass (the engine skips to
         # the literal quickly), instead of one substring search per string.
@@ -365,10 +365,12 @@ class Literal(Anchor):
         """``state.contains(string)``, decided at the first ``limit`` occurrences of the pivot
         character when there are no more (a whole-text substring search costs ~0.7 ns a
         character, memchr a fraction of that); cached in the state like ``contains``."""
-        key = (self.strings[0], False)
+        ic = self.ignore_case
+        key = (self.strings[0], ic)
         hit = state._contains.get(key)
         if hit is None:
-            hit = pivot_contains(state.text, self.strings[0], self.pivot, limit)
+            hay = state.lower if ic else state.text
+            hit = pivot_contains(hay, self.strings[0], self.pivot, limit)
             state._contains[key] = hit
         return hit
 

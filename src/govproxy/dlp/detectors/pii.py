@@ -504,11 +504,16 @@ _RUN_DOTTED_QUAD = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}$")
 
 
 def _phone_run_ok(text: str, s: int, e: int, nd: int) -> bool:
-    """Cheap pre-check on the digit run: an ISO date (maybe with an hour) or an IPv4 address is not a phone."""
-    m = _RUN_DATE.match(text, s, e)
-    if m is not None and e - m.end() <= 3:
-        return False
-    return _RUN_DOTTED_QUAD.match(text, s, e) is None
+    """Cheap pre-check on the digit run: an ISO date (maybe with an hour) or an IPv4 address is not a phone.
+
+    Each regex runs only where its shape can start: a '-' after four characters for the
+    date, a '.' somewhere in the run for the dotted quad (most runs have neither).
+    """
+    if e - s >= 10 and text[s + 4] == "-":
+        m = _RUN_DATE.match(text, s, e)
+        if m is not None and e - m.end() <= 3:
+            return False
+    return text.find(".", s, e) == -1 or _RUN_DOTTED_QUAD.match(text, s, e) is None
 
 
 def make_phone_detector(regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) -> Detector:

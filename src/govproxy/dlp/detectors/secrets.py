@@ -200,7 +200,7 @@ AZURE_STORAGE_KEY = Detector(
     anchor=AnyOf(
         (
             Literal(("AccountKey=",), gate="=", pivot=7),  # the 'K'
-            Literal(("azure_storage_key",), ignore_case=True, gate="_"),
+            Literal(("azure_storage_key",), ignore_case=True, gate="_", pivot=5),
         )
     ),
     pattern=re.compile(r"(?<![A-Za-z0-9+/])([A-Za-z0-9+/]{86}==)(?![A-Za-z0-9+/=])"),
