@@ -32,6 +32,7 @@ from govproxy.dlp.detectors.pii import (
     _RUN_DATE,
     _RUN_DOTTED_QUAD,
     IBAN,
+    MAC,
     PHONE,
     _international_ok,
     _phone_run_ok,
@@ -414,3 +415,15 @@ def test_phone_run_precheck_matches_its_two_regexes() -> None:
         s = rng.randint(0, len(text) - 1)
         e = rng.randint(s + 1, len(text))
         assert _phone_run_ok(text, s, e, 0) == reference(text, s, e), (text, s, e)
+
+
+def test_mac_anchor_skipped_only_when_its_own_pattern_has_no_hit() -> None:
+    """MAC's anchor is skipped when the broader IPv6 anchor finds nothing; that must
+    never hide a MAC anchor hit (the plain definition: gate, then its own pattern)."""
+    anchor = MAC.anchor
+    alphabet = ["a", "0", "f", "9", "G", ":", "::", " ", "-", "é", "01:23:45", ":ab:"]
+    rng = random.Random(15)
+    for _ in range(8000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 16)))
+        plain = ":" not in text or not anchor.pattern.search(text)  # type: ignore[attr-defined]
+        assert anchor.absent(TextState(text)) == plain, repr(text)

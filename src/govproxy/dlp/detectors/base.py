@@ -465,9 +465,14 @@ class RegexAnchor(Anchor):
 
     pattern: re.Pattern[str]
     gate: str | None = None
+    # a broader pattern that matches wherever ``pattern`` does and whose hits another
+    # detector needs anyway (cached per text): no hits of it, no pass of ``pattern``
+    implied_by: re.Pattern[str] | None = None
 
     def absent(self, state: TextState) -> bool:
         if self.gate is not None and self.gate not in state.text:
+            return True
+        if self.implied_by is not None and not state.regex_hits(self.implied_by):
             return True
         return not state.regex_hits(self.pattern)
 

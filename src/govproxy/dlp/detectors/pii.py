@@ -555,11 +555,15 @@ IPV4 = Detector(
     description="IPv4 addresses (octets ≤ 255, no leading zeros)",
 )
 
+# ':' hex{0,4} ':' - also found wherever a ':'-separated MAC's ':hh:hh:' is, so a text
+# without it skips the MAC pass (MAC runs first and computes these shared hits)
+_IPV6_ANCHOR = re.compile(r":[0-9A-Fa-f]{0,4}:")
+
 IPV6 = Detector(
     name="ipv6",
     entity_type="IP_ADDRESS",
     category=PII,
-    anchor=RegexAnchor(re.compile(r":[0-9A-Fa-f]{0,4}:"), gate=":"),
+    anchor=RegexAnchor(_IPV6_ANCHOR, gate=":"),
     pattern=re.compile(
         r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:[0-9]{1,3}\.){3}[0-9]{1,3})?(?![0-9A-Za-z:]|\.[0-9])"
     ),
@@ -571,7 +575,7 @@ IPV6 = Detector(
 )
 
 
-def _mac(name: str, sep: str) -> Detector:
+def _mac(name: str, sep: str, implied_by: re.Pattern[str] | None = None) -> Detector:
     h = "[0-9A-Fa-f]{2}"
     esc = re.escape(sep)
     return Detector(
@@ -579,7 +583,7 @@ def _mac(name: str, sep: str) -> Detector:
         entity_type="MAC_ADDRESS",
         category=PII,
         anchor=RegexAnchor(
-            re.compile(f"{esc}{h}{esc}{h}{esc}"), gate=sep
+            re.compile(f"{esc}{h}{esc}{h}{esc}"), gate=sep, implied_by=implied_by
         ),  # literal first: fast to search
         pattern=re.compile(
             rf"(?<![0-9A-Za-z:\-])(?:{h}{esc}){{5}}{h}(?![0-9A-Za-z]|[:\-][0-9A-Fa-f])"
@@ -592,7 +596,7 @@ def _mac(name: str, sep: str) -> Detector:
     )
 
 
-MAC = _mac("mac", ":")
+MAC = _mac("mac", ":", implied_by=_IPV6_ANCHOR)
 MAC_DASHED = _mac("mac_dashed", "-")
 
 # ---------------------------------------------------------------- dates of birth (in context)
