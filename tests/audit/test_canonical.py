@@ -21,6 +21,7 @@ from govproxy.audit.errors import RecordRejected
         ({"api_key": "x"}, "payload.api_key"),
         ({"when": object()}, "payload.when"),
         ({1: "int key"}, "payload"),
+        ({"text": "lone \ud800 surrogate"}, "payload"),
     ],
 )
 def test_rejected_payloads_name_the_path_not_the_value(bad, where):
@@ -142,3 +143,15 @@ def test_fast_encoder_matches_rfc8785_on_generated_payloads():
     # non-ASCII keys take the rfc8785 path (UTF-16 key order differs from code points)
     tricky = {"\U0001f600": 1, "\ufb01": 2, "a": 3}
     assert canonical(tricky) == rfc8785.dumps(tricky)
+
+
+def test_nesting_deeper_than_the_fast_encoder_allows_still_encodes_canonically():
+    """The fast C encoder refuses very deep nesting; such payloads take the slower path
+    and produce the same RFC 8785 bytes instead of being refused."""
+    from govproxy.audit.canonical import canonical_payload
+
+    value: object = "leaf"
+    for i in range(300):
+        value = {"k": value} if i % 2 else [value]
+    payload = {"deep": value}
+    assert canonical_payload(payload) == rfc8785.dumps(payload)

@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 import rfc8785
 
 from govproxy.audit.errors import RecordRejected
@@ -264,6 +265,14 @@ def _encode_checked(value: Any, path: str) -> tuple[bytes, bool]:
             value = _plain(
                 value
             )  # StrEnum, IntEnum, other Mappings, tuples → plain JSON types
+    if fast:
+        try:
+            # orjson with sorted keys writes the same bytes as the json call below on this
+            # domain (tests compare both with rfc8785), ~10x faster; anything it refuses
+            # (lone surrogates, nesting deeper than it allows) takes the slower path.
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS), vetted
+        except orjson.JSONEncodeError:
+            pass
     try:
         if fast:
             return json.dumps(
