@@ -427,3 +427,114 @@ def test_mac_anchor_skipped_only_when_its_own_pattern_has_no_hit() -> None:
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 16)))
         plain = ":" not in text or not anchor.pattern.search(text)  # type: ignore[attr-defined]
         assert anchor.absent(TextState(text)) == plain, repr(text)
+
+
+def test_url_scheme_anchor_cached_hits_and_absence_agree_with_the_plain_definition() -> (
+    None
+):
+    """BackFrom keeps its hits in the state; ``absent`` is "no hit", whichever is asked first.
+
+    The plain definition: no hit when the gate or the literal is missing, else the walk
+    back from each literal occurrence (as in the test above).
+    """
+    anchor = URL_CREDENTIALS.anchor
+
+    def reference(text: str) -> list[tuple[int, int]]:
+        if "@" not in text:
+            return []
+        out, i = [], text.find("://")
+        while i != -1:
+            j, stop = i, max(0, i - anchor.max_back)
+            while j > stop and text[j - 1] in anchor.chars:
+                j -= 1
+            if j < i:
+                out.append((j, i + 3))
+            i = text.find("://", i + 1)
+        return out
+
+    alphabet = ["a", "9", "+", "://", " ", "\n", "é", ":", "/", "@"]
+    rng = random.Random(16)
+    seen_hits = seen_only_literal = 0
+    for _ in range(4000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        want = reference(text)
+        first = TextState(text)
+        assert first.text == text
+        assert anchor.absent(first) == (not want), repr(text)
+        assert anchor.hit_list(first) == want, repr(text)  # from the state's cache
+        second = TextState(text)
+        assert list(anchor.hits(second)) == want, repr(text)
+        assert anchor.absent(second) == (not want), repr(text)
+        seen_hits += bool(want)
+        seen_only_literal += "://" in text and "@" in text and not want
+    assert seen_hits > 100 and seen_only_literal > 10  # both branches exercised
+
+
+def test_numeric_unclaimed_hits_match_the_plain_filter() -> None:
+    """``Numeric.unclaimed_hits`` (run list read from the state, redundant digit tests left
+    out) gives the runs the plain definition gives: the anchor's run list, at least
+    ``min_digits`` and at most ``max_digits`` digits, not inside a claimed span, passing
+    ``where``, and nothing at all when one passes but the text has none of ``words``."""
+    from govproxy.dlp.detectors.base import Numeric
+
+    def has_dash(t: str, s: int, e: int, nd: int) -> bool:
+        return "-" in t[s:e]
+
+    anchors = [
+        Numeric(min_digits=1),
+        Numeric(min_digits=4),
+        Numeric(min_digits=6, where=has_dash),
+        Numeric(min_digits=5, max_digits=8),
+        Numeric(min_digits=9, max_digits=9, where=has_dash),
+        Numeric(min_digits=2, capital_after=True),
+        Numeric(min_digits=3, capital_after=True, max_digits=4),
+        Numeric(min_digits=2, after_upper=True),
+        Numeric(min_digits=7, after_upper=True, where=has_dash),
+        Numeric(min_digits=4, where=has_dash, words=("born", "dob")),
+        Numeric(min_digits=4, words=("born",)),
+    ]
+
+    def reference(
+        a: Numeric, state: TextState, claimed: list[tuple[int, int]]
+    ) -> list[tuple[int, int]]:
+        if a.capital_after:
+            runs = state.runs_before_capital()
+        elif a.after_upper:
+            runs = state.runs_after_upper()
+        else:
+            runs = [r for r in state.numeric_runs() if r[2] >= a.min_digits]
+        out = []
+        for s, e, nd in runs:
+            if not a.min_digits <= nd <= a.max_digits:
+                continue
+            if any(cs <= s and e <= ce for cs, ce in claimed):
+                continue
+            if a.where is not None and not a.where(state.text, s, e, nd):
+                continue
+            if a.words and not any(w in state.text.lower() for w in a.words):
+                return []
+            out.append((s, e))
+        return out
+
+    rng = random.Random(17)
+    texts = _texts(
+        18, 1500, ["0123456789 -AB x", "0123456789 -./()ABCDEZxy", "1 A B ab-"], 120
+    )
+    texts = [t + rng.choice(["", " born", " DOB"]) for t in texts]
+    nonempty = 0
+    for text in texts:
+        state = TextState(text)
+        spans: list[tuple[int, int]] = []
+        for _ in range(rng.randint(0, 4)):
+            s = rng.randint(0, len(text))
+            spans.append((s, min(len(text), s + rng.randint(0, 20))))
+        claims = Claims()
+        for s, e in sorted(spans):
+            if not claims.overlaps(s, e):
+                claims.add(s, e)
+        for a in anchors:
+            for claimed in (None, claims, list(claims)):
+                want = reference(a, state, list(claimed) if claimed else [])
+                assert a.unclaimed_hits(state, claimed) == want, (repr(text), a)
+                nonempty += bool(want)
+    assert nonempty > 1000

@@ -519,16 +519,32 @@ class Numeric(Anchor):
     ) -> list[tuple[int, int]]:
         """``hits`` less the runs inside ``claimed`` spans, which are skipped before ``where`` runs.
 
-        A list built in a plain loop: cheaper than a generator resumed once per hit.
+        A list built in a plain loop: cheaper than a generator resumed once per hit. Called
+        once per numeric detector per text (fifteen times a scan), so the run list is read
+        straight from the state and the digit-count tests a list already guarantees are
+        left out (``runs_with(n)`` holds only runs of n digits or more).
         """
-        runs = self._runs(state)
+        if state._numeric is None:
+            state._scan_numeric()
+        min_digits = self.min_digits
+        if self.capital_after:
+            runs = state._capital_after
+            check_min = True
+        elif self.after_upper:
+            runs = state._after_upper
+            check_min = True
+        else:
+            runs = state._by_min.get(min_digits)
+            if runs is None:
+                runs = state.runs_with(min_digits)
+            check_min = False
         if not runs:
             return []
-        out: list[tuple[int, int]] = []
         max_digits = self.max_digits
+        check_max = max_digits < 10_000
         where = self.where
         text = state.text
-        min_digits = self.min_digits
+        out: list[tuple[int, int]] = []
         # claimed spans as sorted starts/ends, tested inline with one C bisect per run
         starts: list[int] = []
         ends: list[int] = []
@@ -546,7 +562,7 @@ class Numeric(Anchor):
         # the whole text, while most texts have no run that passes (no year near 'born')
         words_ok = not self.words
         for s, e, nd in runs:
-            if nd < min_digits:
+            if check_min and nd < min_digits:
                 continue
             if starts:
                 i = bisect_right(starts, s)
@@ -554,7 +570,9 @@ class Numeric(Anchor):
                     continue
             elif inside is not None and inside(s, e):
                 continue
-            if nd <= max_digits and (where is None or where(text, s, e, nd)):
+            if check_max and nd > max_digits:
+                continue
+            if where is None or where(text, s, e, nd):
                 if not words_ok:
                     if not any(state.contains(w, True) for w in self.words):
                         return []
@@ -656,14 +674,26 @@ class BackFrom(Anchor):
         object.__setattr__(self, "_up_to_other", re.compile(f"(?s).*[^{negated}]"))
 
     def absent(self, state: TextState) -> bool:
-        return (
-            self.gate is not None and self.gate not in state.text
-        ) or self.literal not in state.text
+        return not self.hit_list(state)
 
     def hits(self, state: TextState) -> Iterator[tuple[int, int]]:
+        yield from self.hit_list(state)
+
+    def hit_list(self, state: TextState) -> list[tuple[int, int]]:
+        """The hits, computed once per text and kept in the state (``absent`` and the
+        detector both need them: a second whole-text search for '://' cost ~3 us)."""
+        cache = state._regex_hits
+        key = id(self)  # a live object: its id cannot be a cached pattern's
+        hits = cache.get(key)
+        if hits is None:
+            hits = cache[key] = self._compute_hits(state)
+        return hits
+
+    def _compute_hits(self, state: TextState) -> list[tuple[int, int]]:
         text = state.text
+        out: list[tuple[int, int]] = []
         if self.gate is not None and self.gate not in text:
-            return
+            return out
         up_to_other = self._up_to_other  # type: ignore[attr-defined]
         i = text.find(self.literal)
         while i != -1:
@@ -672,8 +702,9 @@ class BackFrom(Anchor):
             m = up_to_other.match(text, stop, i)
             j = m.end() if m is not None else stop
             if j < i:
-                yield j, i + len(self.literal)
+                out.append((j, i + len(self.literal)))
             i = text.find(self.literal, i + 1)
+        return out
 
 
 @dataclass(frozen=True)
