@@ -492,6 +492,8 @@ def test_numeric_unclaimed_hits_match_the_plain_filter() -> None:
         Numeric(min_digits=7, after_upper=True, where=has_dash),
         Numeric(min_digits=4, where=has_dash, words=("born", "dob")),
         Numeric(min_digits=4, words=("born",)),
+        Numeric(min_digits=4, where=has_dash, min_chars=7),
+        Numeric(min_digits=1, capital_after=True, min_chars=3),
     ]
 
     def reference(
@@ -505,7 +507,7 @@ def test_numeric_unclaimed_hits_match_the_plain_filter() -> None:
             runs = [r for r in state.numeric_runs() if r[2] >= a.min_digits]
         out = []
         for s, e, nd in runs:
-            if not a.min_digits <= nd <= a.max_digits:
+            if not a.min_digits <= nd <= a.max_digits or e - s < a.min_chars:
                 continue
             if any(cs <= s and e <= ce for cs, ce in claimed):
                 continue
@@ -538,3 +540,116 @@ def test_numeric_unclaimed_hits_match_the_plain_filter() -> None:
                 assert a.unclaimed_hits(state, claimed) == want, (repr(text), a)
                 nonempty += bool(want)
     assert nonempty > 1000
+
+
+def test_ipv4_run_predicate_never_holds_below_its_min_chars() -> None:
+    """IPV4 skips runs shorter than ``min_chars`` without calling ``where``: sound only if
+    ``where`` (with the anchor's digit minimum) is false for every such run."""
+    from govproxy.dlp.detectors.pii import IPV4
+
+    a = IPV4.anchor
+    rng = random.Random(19)
+    short_true = 0
+    for _ in range(20000):
+        text = "".join(rng.choice("0123456789.. -") for _ in range(rng.randint(1, 12)))
+        nd = sum(c.isdigit() for c in text)
+        if nd < a.min_digits:
+            continue
+        if len(text) < a.min_chars:
+            short_true += a.where(text, 0, len(text), nd)
+    assert a.min_chars == 7 and short_true == 0
+
+
+def test_operator_literal_occurrences_match_a_find_loop() -> None:
+    """BackFrom finds a literal that starts with ':' or '=' among the cached operator
+    positions (the plain search when there are too many); same positions as ``str.find``."""
+    from govproxy.dlp.detectors.base import BackFrom
+
+    anchors = [
+        BackFrom(lit, frozenset("ab"))
+        for lit in ("://", "=>", ":=", "==", "::", "ab:", "b")
+    ]
+
+    def reference(text: str, lit: str) -> list[int]:
+        out, i = [], text.find(lit)
+        while i != -1:
+            out.append(i)
+            i = text.find(lit, i + 1)
+        return out
+
+    alphabet = [":", "=", "/", "//", "a", "b", ">", " ", "://", "é"]
+    rng = random.Random(20)
+    many = few = 0
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 70)))
+        state = TextState(text)
+        for a in anchors:
+            assert a._occurrences(state) == reference(text, a.literal), (text, a.literal)
+        ops = state.operators(24)
+        many += ops is None
+        few += ops is not None and len(ops) > 2
+    assert many > 30 and few > 100  # both the operator path and the fallback
+
+
+def test_keyword_window_slice_test_matches_the_alternation_search() -> None:
+    """KeywordBeforeOperator with one or two keywords tests each operator's window with
+    substring tests instead of the alternation's search: the same hits."""
+    import re as _re
+
+    from govproxy.dlp.detectors.base import KeywordBeforeOperator
+
+    anchors = [
+        KeywordBeforeOperator(("pass", "pwd"), reach=12, max_operators=6),
+        KeywordBeforeOperator(("pass", "pwd")),
+        KeywordBeforeOperator(("ke",), reach=5),
+        KeywordBeforeOperator(("secret", "key", "token"), reach=9),
+    ]
+
+    def reference(a: KeywordBeforeOperator, state: TextState) -> list[tuple[int, int]]:
+        near = _re.compile("|".join(_re.escape(k) for k in sorted(a.keywords, key=len, reverse=True)))
+        ops = state.operators(a.max_operators)
+        found: set[tuple[int, int]] = set()
+        if ops is None:
+            for k in a.keywords:
+                i = state.lower.find(k)
+                while i != -1:
+                    found.add((i, i + len(k)))
+                    i = state.lower.find(k, i + 1)
+        else:
+            for i in ops:
+                found.update(m.span() for m in near.finditer(state.lower, max(0, i - a.reach), i))
+        return sorted(found)
+
+    alphabet = ["pass", "pwd", "PaSs", "p", "w", "d", "ke", "key", "token", "secret", ":", "=", " ", "x", "\u0130"]
+    rng = random.Random(21)
+    hits = 0
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        for a in anchors:
+            state = TextState(text)
+            want = reference(a, state)
+            assert a.hit_list(state) == want, (text, a.keywords)
+            assert a.absent(TextState(text)) == (not want)
+            hits += bool(want)
+    assert hits > 1000
+
+
+def test_scanner_numeric_skip_on_texts_without_runs_agrees_with_find() -> None:
+    """The scanner asks the state once whether there are digit runs; texts with none and
+    texts with some give what each detector's own ``find`` gives, in priority order."""
+    from govproxy.dlp.detectors.base import Claims
+
+    sc = Scanner(hmac_key=b"k" * 32)
+    texts = ["no digits here at all, password: hunter-two", "call +44 20 7946 0958 or a@b.example",
+             "", "ssn 219-09-9998 and 4111 1111 1111 1111", "1", "password = Secr3t!"]  # fmt: skip
+    for text in texts:
+        state = TextState(text)
+        taken = Claims()
+        want = []
+        for det in sc.detectors:
+            for s, e in det.find(state, taken):
+                if not taken.overlaps(s, e):
+                    taken.add(s, e)
+                    want.append((s, e, det.name))
+        got = [(f.start, f.end, f.detector) for f in sc.scan([text]).findings]
+        assert got == sorted(want), text

@@ -234,13 +234,16 @@ class Scanner:
         out: list[Finding] = []
         # no allow list (the default): no per-finding call to test one
         check_allow = bool(self._allow_values or self._allow_patterns)
+        # whether the text has digit runs at all, asked of the state once (at the first
+        # numeric detector) rather than by each of the fifteen
+        any_runs: bool | None = None
         # by priority: a span goes to the first detector that claims it
         for det, numeric in self._plan:
             try:
                 if numeric is not None:
-                    if (
-                        not state.has_runs()
-                    ):  # no digits at all: every numeric detector skips
+                    if any_runs is None:
+                        any_runs = state.has_runs()
+                    if not any_runs:  # no digits at all: every numeric detector skips
                         continue
                     hits = numeric.unclaimed_hits(state, taken)
                     if not hits:

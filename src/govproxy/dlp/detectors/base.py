@@ -33,6 +33,8 @@ _NUMERIC_RUN = re.compile(
 )
 
 _OPERATORS = (":", "=")  # what assigns a value to a keyword ('password: x', 'token=x')
+# the operator limit the keyword anchors use (one cached walk per text serves them all)
+_SHARED_MAX_OPERATORS = 24
 
 # Every byte to b"1" (an ASCII digit) or b"0" (anything else). Translating a text's bytes
 # through this is one C pass, and then ``bytes.find`` (memchr) jumps from digit run to
@@ -498,6 +500,9 @@ class Numeric(Anchor):
     words: tuple[
         str, ...
     ] = ()  # lower-case words one of which the text must contain at all
+    # runs shorter than this are skipped before ``where`` is called: set only where
+    # ``where`` itself cannot hold for a shorter run (it saves a call per short run)
+    min_chars: int = 0
 
     def _runs(self, state: TextState) -> list[tuple[int, int, int]]:
         if self.capital_after:
@@ -542,6 +547,7 @@ class Numeric(Anchor):
             return []
         max_digits = self.max_digits
         check_max = max_digits < 10_000
+        min_chars = self.min_chars
         where = self.where
         text = state.text
         out: list[tuple[int, int]] = []
@@ -571,6 +577,8 @@ class Numeric(Anchor):
             elif inside is not None and inside(s, e):
                 continue
             if check_max and nd > max_digits:
+                continue
+            if min_chars and e - s < min_chars:
                 continue
             if where is None or where(text, s, e, nd):
                 if not words_ok:
@@ -602,13 +610,19 @@ class KeywordBeforeOperator(Anchor):
 
     keywords: tuple[str, ...]  # lower case
     reach: int = 40
-    max_operators: int = 24
+    max_operators: int = _SHARED_MAX_OPERATORS
 
     def __post_init__(self) -> None:
         alternatives = "|".join(
             re.escape(k) for k in sorted(self.keywords, key=len, reverse=True)
         )
         object.__setattr__(self, "_near", re.compile(alternatives))
+        # one or two keywords: substring tests on the window's slice say whether one occurs
+        # there more cheaply than a search of the alternation (measured; with three or
+        # more the regex is cheaper). Same answer: the alternation is of plain literals.
+        object.__setattr__(
+            self, "_few", tuple(self.keywords) if len(self.keywords) <= 2 else None
+        )
 
     def _hits(self, state: TextState) -> list[tuple[int, int]]:
         cache = state._regex_hits
@@ -624,6 +638,7 @@ class KeywordBeforeOperator(Anchor):
                 near = self._near  # type: ignore[attr-defined]
                 search, finditer = near.search, near.finditer
                 reach = self.reach
+                few = self._few  # type: ignore[attr-defined]
                 for i in ops:
                     lo = i - reach
                     if lo < 0:  # noqa: PLR1730  (hot loop: max()/min() calls measured ~2% of a dense scan)
@@ -631,7 +646,14 @@ class KeywordBeforeOperator(Anchor):
                     # one search of the keyword alternation per window (measured cheaper
                     # than a bounded find per keyword, or than testing each keyword
                     # against the whole text first); the iterator only where one occurs
-                    if search(lower, lo, i) is None:
+                    if few is not None:
+                        window = lower[lo:i]
+                        for k in few:
+                            if k in window:
+                                break
+                        else:
+                            continue
+                    elif search(lower, lo, i) is None:
                         continue
                     for m in finditer(lower, lo, i):
                         found.add(m.span())
@@ -695,15 +717,38 @@ class BackFrom(Anchor):
         if self.gate is not None and self.gate not in text:
             return out
         up_to_other = self._up_to_other  # type: ignore[attr-defined]
-        i = text.find(self.literal)
-        while i != -1:
+        literal = self.literal
+        for i in self._occurrences(state):
             # where a run of ``chars`` ending at i starts (at most max_back before it)
             stop = max(0, i - self.max_back)
             m = up_to_other.match(text, stop, i)
             j = m.end() if m is not None else stop
             if j < i:
-                out.append((j, i + len(self.literal)))
-            i = text.find(self.literal, i + 1)
+                out.append((j, i + len(literal)))
+        return out
+
+    def _occurrences(self, state: TextState) -> list[int]:
+        """Where the literal starts, ascending (overlapping occurrences included).
+
+        A literal that begins with an assignment operator (':' of '://') can only start at
+        one of the text's operator positions, which the keyword anchors collect anyway (one
+        memchr walk, cached): testing those few is cheaper than searching the whole text for
+        a three-character string (~3 us over 4 KB). A text with too many operators (code,
+        JSON) gets the plain search.
+        """
+        text, literal = state.text, self.literal
+        if literal[:1] in _OPERATORS:
+            ops = state.operators(_SHARED_MAX_OPERATORS)
+            if ops is not None:
+                # ':' positions come first, then '=' ones, each ascending; a literal
+                # matches at positions of its own first character only
+                startswith = text.startswith
+                return [i for i in ops if startswith(literal, i)]
+        out: list[int] = []
+        i = text.find(literal)
+        while i != -1:
+            out.append(i)
+            i = text.find(literal, i + 1)
         return out
 
 

@@ -544,7 +544,11 @@ IPV4 = Detector(
     name="ipv4",
     entity_type="IP_ADDRESS",
     category=PII,
-    anchor=Numeric(min_digits=4, where=lambda t, s, e, nd: t.count(".", s, e) >= 3),
+    # four digits and three dots are seven characters at least: shorter runs (years,
+    # '1234 ms') skip the predicate call
+    anchor=Numeric(
+        min_digits=4, where=lambda t, s, e, nd: t.count(".", s, e) >= 3, min_chars=7
+    ),
     pattern=re.compile(
         r"(?<![0-9A-Za-z.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9A-Za-z]|\.[0-9])"
     ),
