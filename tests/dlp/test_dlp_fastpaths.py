@@ -584,7 +584,10 @@ def test_operator_literal_occurrences_match_a_find_loop() -> None:
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 70)))
         state = TextState(text)
         for a in anchors:
-            assert a._occurrences(state) == reference(text, a.literal), (text, a.literal)
+            assert a._occurrences(state) == reference(text, a.literal), (
+                text,
+                a.literal,
+            )
         ops = state.operators(24)
         many += ops is None
         few += ops is not None and len(ops) > 2
@@ -606,7 +609,9 @@ def test_keyword_window_slice_test_matches_the_alternation_search() -> None:
     ]
 
     def reference(a: KeywordBeforeOperator, state: TextState) -> list[tuple[int, int]]:
-        near = _re.compile("|".join(_re.escape(k) for k in sorted(a.keywords, key=len, reverse=True)))
+        near = _re.compile(
+            "|".join(_re.escape(k) for k in sorted(a.keywords, key=len, reverse=True))
+        )
         ops = state.operators(a.max_operators)
         found: set[tuple[int, int]] = set()
         if ops is None:
@@ -617,10 +622,28 @@ def test_keyword_window_slice_test_matches_the_alternation_search() -> None:
                     i = state.lower.find(k, i + 1)
         else:
             for i in ops:
-                found.update(m.span() for m in near.finditer(state.lower, max(0, i - a.reach), i))
+                found.update(
+                    m.span() for m in near.finditer(state.lower, max(0, i - a.reach), i)
+                )
         return sorted(found)
 
-    alphabet = ["pass", "pwd", "PaSs", "p", "w", "d", "ke", "key", "token", "secret", ":", "=", " ", "x", "\u0130"]
+    alphabet = [
+        "pass",
+        "pwd",
+        "PaSs",
+        "p",
+        "w",
+        "d",
+        "ke",
+        "key",
+        "token",
+        "secret",
+        ":",
+        "=",
+        " ",
+        "x",
+        "\u0130",
+    ]
     rng = random.Random(21)
     hits = 0
     for _ in range(3000):
@@ -653,3 +676,37 @@ def test_scanner_numeric_skip_on_texts_without_runs_agrees_with_find() -> None:
                     want.append((s, e, det.name))
         got = [(f.start, f.end, f.detector) for f in sc.scan([text]).findings]
         assert got == sorted(want), text
+
+
+def test_iban_and_nif_run_predicates_match_their_plain_definitions() -> None:
+    """``_iban_run_ok`` decides an ASCII group without a generator; ``_nif_run_ok`` inlines
+    two ``_letter_at`` tests: both agree with the plain definitions."""
+    from govproxy.dlp.detectors.pii import _iban_run_ok, _letter_at, _nif_run_ok
+
+    def iban_plain(text: str, s: int) -> bool:
+        if s == 0:
+            return False
+        c = text[s - 1]
+        if c.isalpha():
+            return True
+        if c != " " or s < 5:
+            return False
+        group = text[s - 5 : s - 1]
+        return group.isalnum() and (
+            group.isupper() or any(ch.isdigit() for ch in group)
+        )
+
+    rng = random.Random(22)
+    alphabet = "aB9 Z0x\u00bd\u0661\u00e9-"
+    outcomes = set()
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+        s = rng.randint(0, len(text) - 1)
+        e = rng.randint(s, len(text))
+        got = _iban_run_ok(text, s, e, 0)
+        assert got == iban_plain(text, s), (text, s)
+        assert _nif_run_ok(text, s, e, 0) == (
+            _letter_at(text, e) or _letter_at(text, e + 1)
+        ), (text, e)
+        outcomes.add(got)
+    assert outcomes == {True, False}
