@@ -196,6 +196,7 @@ class Pipeline:
         # STATE_CACHE_S per key; this process's own usage and breaker changes invalidate it.
         self._state_cache: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any], Any, int]] = {}
         self._state_version = 0
+        self._in_flight = 0  # requests inside process(): alone, one may commit its record inline
 
     @classmethod
     def from_settings(cls, settings: Settings, *, live: bool = True) -> Pipeline:
@@ -229,6 +230,13 @@ class Pipeline:
     # --- the request path ---------------------------------------------------------------
 
     async def process(self, req: IncomingRequest, *, record: bool = True) -> Plan:
+        self._in_flight += 1
+        try:
+            return await self._process(req, record)
+        finally:
+            self._in_flight -= 1
+
+    async def _process(self, req: IncomingRequest, record: bool) -> Plan:
         t0 = time.perf_counter()
         request_id = uuid.uuid4().hex
         match = self.match(req.host, req.port)
@@ -245,7 +253,10 @@ class Pipeline:
         if record and self.audit is not None:
             try:
                 t_audit = time.perf_counter()
-                ref = await self.audit.append("decision", self._decision_record(plan, req), **self._content(plan))
+                # Alone, the request has nothing to overlap with the writer's hand-offs.
+                ref = await self.audit.append(
+                    "decision", self._decision_record(plan, req), **self._content(plan), inline=self._in_flight == 1
+                )
                 plan.audit_seq = ref.seq
                 if self.router is not None and self.router.metrics is not None:
                     self.router.metrics.observe_governance_overhead(time.perf_counter() - t_audit, stage="audit")

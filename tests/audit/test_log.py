@@ -8,6 +8,7 @@ import json
 import logging
 import shutil
 import sqlite3
+import time
 
 import pytest
 
@@ -150,6 +151,93 @@ def test_a_deferred_outcome_is_stored_within_its_window_when_traffic_stops(tmp_p
 
     asyncio.run(scenario())
     log.close()
+
+
+def test_inline_append_is_durable_on_return_and_joins_one_chain(tmp_path):
+    """A lone request commits its record on its own thread; mixed with queued and deferred
+    records the chain stays gap-free and verifiable, and its seq/hash are the stored ones."""
+    log = _open(tmp_path, checkpoint_every_records=50)
+
+    async def scenario() -> list:
+        refs = []
+        for i in range(120):
+            ref = await log.append("decision", payload(i), inline=True)
+            row = _rows(log.config.path)[ref.seq]
+            assert row[1].hex() == ref.hash == leaf_hash(row[2]).hex()  # durable when returned
+            refs.append(ref)
+            log.append_nowait("outcome", payload(1000 + i))
+            if i % 10 == 0:  # some concurrency: these go through the writer
+                refs += await asyncio.gather(*(log.append("decision", payload(2000 + i + k)) for k in range(3)))
+        return refs
+
+    refs = asyncio.run(scenario())
+    log.close()
+    rows = _rows(log.config.path)
+    assert [r[0] for r in rows] == list(range(len(rows))) and len(rows) == 120 + 36 + 120
+    assert len({r.seq for r in refs}) == len(refs)
+    report = verify_store(log.config.path, [log.verifier])
+    assert report.valid and report.problems == [], [p.line() for p in report.problems]
+    assert log.last_signed is not None and log.last_signed.size == len(rows)
+
+
+def test_inline_append_never_waits_on_a_locked_database(tmp_path):
+    """Another process holds the write lock: an inline append must not block the event loop
+    for SQLite's busy timeout; it falls back to the writer and completes after the lock."""
+    log = _open(tmp_path)
+    log.append_sync("decision", payload(0))
+    blocker = sqlite3.connect(log.config.path, isolation_level=None)
+
+    async def scenario() -> None:
+        blocker.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        task = asyncio.create_task(log.append("decision", payload(1), inline=True))
+        ticks = 0
+        for _ in range(20):
+            await asyncio.sleep(0.005)
+            ticks += 1
+        # SQLite's busy timeout is 5 s; ~0.1 s means nothing on the loop waited for it
+        assert time.monotonic() - started < 2.5
+        assert ticks == 20 and not task.done()
+        blocker.execute("COMMIT")
+        ref = await task
+        assert ref.seq == 1 and len(_rows(log.config.path)) == 2
+
+    asyncio.run(scenario())
+    blocker.close()
+    log.close()
+    assert verify_store(log.config.path, [log.verifier]).valid
+
+
+def test_inline_appends_still_get_a_timed_checkpoint(tmp_path):
+    """Inline commits bypass the writer; it must still learn of them and sign on time."""
+    log = _open(tmp_path, checkpoint_every_seconds=0.05, checkpoint_every_records=1000)
+
+    async def scenario() -> None:
+        for i in range(3):
+            await log.append("decision", payload(i), inline=True)
+        for _ in range(200):
+            if log.last_signed is not None and log.last_signed.size == 3:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("no checkpoint over the inline records")
+
+    asyncio.run(scenario())
+    log.close()
+
+
+def test_inline_append_with_encrypted_content_is_stored_with_its_blob(tmp_path):
+    log = _open(tmp_path, content="encrypted")
+
+    async def scenario() -> None:
+        await log.append("decision", payload(0, tenant="acme"), original={"request": CANARY}, inline=True)
+
+    asyncio.run(scenario())
+    log.close()
+    conn = sqlite3.connect(log.config.path)
+    assert conn.execute("SELECT count(*) FROM contents").fetchone()[0] == 1
+    conn.close()
+    assert CANARY.encode() not in log.config.path.read_bytes()
+    assert verify_store(log.config.path, [log.verifier]).valid
 
 
 def test_checkpoints_every_n_records_and_at_close(tmp_path):

@@ -21,6 +21,7 @@ import sqlite_utils
 from govproxy.audit.errors import StoreError
 
 SCHEMA_VERSION = "1"
+BUSY_TIMEOUT_MS = 5000  # how long a commit waits for another process holding the database
 APPEND_ONLY_TABLES = ("records", "checkpoints", "contents", "meta")
 
 
@@ -67,7 +68,7 @@ def connect(path: Path, synchronous: str = "normal") -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
-    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute("BEGIN IMMEDIATE")
     try:
         create_schema(conn)
@@ -85,7 +86,7 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(
             f"file:{path}?mode=ro", uri=True, check_same_thread=False
         )
-        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path}: not a readable SQLite audit store ({exc})") from None
