@@ -41,3 +41,12 @@ test_decision_shape if {
 	d := govproxy.decide(f.base)
 	object.keys(d) == {"allow", "deny", "route", "candidates", "redact", "obligations", "rules_fired", "explanation"}
 }
+
+# Prices that order differently as text and as numbers (12.5 + 12.5 = 25 < 2.5 + 2.5 = 5
+# as text; regopy 1.5.2's sort() compares numbers as text): the cheaper one must win.
+test_candidates_rank_prices_as_numbers if {
+	dear := f.provider("dear", "openai-compatible", "us", false, "m", 12.5)
+	cheap := f.provider("cheap", "openai-compatible", "us", false, "m", 2.5)
+	d := govproxy.decide(f.with_providers([f.openai, dear, cheap]))
+	[c.provider | some c in d.candidates] == ["cheap", "dear"]
+}

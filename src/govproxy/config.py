@@ -30,8 +30,8 @@ class Budget(Strict):
 class ModelPrice(Strict):
     """USD per million tokens."""
 
-    input: float = 0.0
-    output: float = 0.0
+    input: float = Field(default=0.0, ge=0)
+    output: float = Field(default=0.0, ge=0)
 
 
 class ModelMapping(Strict):

@@ -51,6 +51,21 @@ def test_policy_check_flags_regex_dialect_and_missing_builtins(tmp_path: Path) -
     assert "net* is not available" in r.stdout
 
 
+def test_policy_check_flags_min_and_max_that_regopy_orders_as_text(tmp_path: Path) -> None:
+    write_policy(tmp_path, 'decision := {"allow": true, "cheapest": min([p.price_in | some p in input.providers])}')
+    r = govproxy("check", str(tmp_path))
+    assert "min(): regopy 1.5.2 orders numbers as text" in r.stdout and "decision.rego:" in r.stdout
+
+
+def test_embedded_engine_really_orders_numbers_as_text_in_sort() -> None:
+    """The regopy trap the shipped ranking works around; if a regopy release fixes it,
+    this fails and the fixed-width price key in decision.rego can go."""
+    import regopy
+
+    out = regopy.Interpreter().query("x := sort([5, 25])")
+    assert '"x":[25,5]' in str(out).replace(" ", "")
+
+
 def test_shipped_policies_check_clean() -> None:
     r = govproxy("check", str(POLICIES))
     assert r.returncode == 0, r.stdout + r.stderr

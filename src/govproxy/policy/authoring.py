@@ -234,6 +234,12 @@ def lint_text(text: str, file: str) -> list[PolicyIssue]:
         issues.append(PolicyIssue(
             "`with input as` aborts regopy 1.5.2 when the rule under test references other rules; "
             "prefer functions of the input (see policies/README.md)", file, line, col, "regopy_with"))
+    for m in re.finditer(r"(?<![\w.])(min|max)\(", text):
+        line, col = _line_col(text, m.start())
+        issues.append(PolicyIssue(
+            f"{m.group(1)}(): regopy 1.5.2 orders numbers as text here (max([5, 100]) is 5), unlike OPA; "
+            "compare with < and > instead (sort() has the same trap: see policies/README.md)",
+            file, line, col, "regopy_number_order"))
     for name in _MISSING_IN_REGOPY:
         for m in re.finditer(r"(?<![\w.])" + re.escape(name), text):
             line, col = _line_col(text, m.start())

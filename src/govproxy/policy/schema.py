@@ -96,8 +96,8 @@ class ProviderCandidate(_Model):
         default=True, description="govproxy can send this request to this provider (same or translatable wire format)"
     )
     model: str | None = Field(default=None, description="the model this provider would serve for the request")
-    price_in: float = Field(default=0.0, description="USD per million input tokens for that model")
-    price_out: float = Field(default=0.0, description="USD per million output tokens for that model")
+    price_in: float = Field(default=0.0, ge=0, description="USD per million input tokens for that model")
+    price_out: float = Field(default=0.0, ge=0, description="USD per million output tokens for that model")
     budget: BudgetFlags = Field(default_factory=BudgetFlags)
 
 

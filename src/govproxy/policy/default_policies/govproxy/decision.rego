@@ -33,6 +33,10 @@ cache_ignore := [
 	"request.stream",
 ]
 
+# Micro-USD per million tokens (in + out) as a zero-padded integer, so that text order is
+# numeric order. (%d, not %f: OPA hands whole numbers to sprintf as integers.)
+price_key(p) := sprintf("%020d", [round((p.price_in + p.price_out) * 1000000)])
+
 decide(inp) := d if {
 	provs := lib.providers(inp)
 	requested := inp.request.provider
@@ -46,8 +50,9 @@ decide(inp) := d if {
 	# data must stay local (local models are the fallback, not the upgrade), then the
 	# cheaper provider, then the name (a stable order). The last element is the
 	# provider's position in `provs`. (`set[x]` rather than `x in set`: in regopy a
-	# built-in call such as `in` costs several times a lookup.)
-	ranked := sort([[kind_rank(kind, p), local_rank(stay_local, p), p.price_in + p.price_out, name, i] |
+	# built-in call such as `in` costs several times a lookup.) The price is compared as
+	# a fixed-width string: regopy 1.5.2's sort() orders numbers as text (25 before 5).
+	ranked := sort([[kind_rank(kind, p), local_rank(stay_local, p), price_key(p), name, i] |
 		some i
 		p := provs[i]
 		name := p.name
