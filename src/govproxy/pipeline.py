@@ -15,8 +15,8 @@ import copy
 import hashlib
 import json
 import logging
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -242,7 +242,7 @@ class Pipeline:
 
     async def _process(self, req: IncomingRequest, record: bool, alone: bool) -> Plan:
         t0 = time.perf_counter()
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()  # 128 random bits, as uuid4 but without the object
         match = self.match(req.host, req.port)
         if match is None:
             return Plan(request_id, "pass")
@@ -574,7 +574,7 @@ class Pipeline:
             "stream": llm.stream if llm else False,
             "action": plan.action,
             "reasons": list(plan.reasons),
-            "original_body_sha256": body_hash(req.body),
+            "original_body_sha256": (original_hash := body_hash(req.body)),
             "governance_us": plan.governance_us,
         }
         if scan is not None:
@@ -595,7 +595,7 @@ class Pipeline:
         if plan.forward is not None:
             fwd = plan.forward
             rec["route"] = {"provider": fwd.provider, "model": fwd.model, "host": fwd.host, "failover": [f.provider for f in plan.alternatives]}
-            rec["forwarded_body_sha256"] = body_hash(fwd.body if fwd.body is not None else req.body)
+            rec["forwarded_body_sha256"] = body_hash(fwd.body) if fwd.body is not None else original_hash
         if plan.response is not None:
             rec["status"] = plan.response.status
         return rec
