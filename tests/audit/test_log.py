@@ -153,6 +153,34 @@ def test_a_deferred_outcome_is_stored_within_its_window_when_traffic_stops(tmp_p
     log.close()
 
 
+@pytest.mark.slow
+def test_a_decision_waits_one_busy_timeout_even_behind_deferred_outcomes(tmp_path):
+    """Another process holds the database past SQLite's busy timeout (5 s). Outcomes whose
+    window passes meanwhile must not spend that timeout first: the decision queued after
+    them is refused after one timeout (the caller then refuses the request), not left
+    waiting behind them until the lock goes."""
+    log = _open(tmp_path, deferred_flush_ms=20)
+    blocker = sqlite3.connect(log.config.path, isolation_level=None)
+
+    async def scenario() -> None:
+        await log.append("decision", payload(0))
+        blocker.execute("BEGIN IMMEDIATE")
+        locked = time.monotonic()
+        log.append_nowait("outcome", payload(1))
+        await asyncio.sleep(0.2)  # the outcome's window passes while the database is locked
+        task = asyncio.create_task(log.append("decision", payload(2)))
+        while not task.done() and time.monotonic() - locked < 6.5:
+            await asyncio.sleep(0.05)
+        blocker.execute("COMMIT")
+        with pytest.raises(StoreError):
+            await task
+
+    asyncio.run(scenario())
+    blocker.close()
+    log.close()
+    assert verify_store(log.config.path, [log.verifier]).valid
+
+
 def test_inline_append_is_durable_on_return_and_joins_one_chain(tmp_path):
     """A lone request commits its record on its own thread; mixed with queued and deferred
     records the chain stays gap-free and verifiable, and its seq/hash are the stored ones."""

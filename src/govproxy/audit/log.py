@@ -134,6 +134,12 @@ class _Pending:
         )
 
 
+def _is_busy(exc: BaseException) -> bool:
+    """SQLite said another connection holds the lock (SQLITE_BUSY / SQLITE_LOCKED)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 def _submitted(item: _Pending) -> int:
     return item.submitted_ns
 
@@ -635,8 +641,11 @@ class AuditLog:
                     except queue.Empty:
                         item = None
                 with self._state_lock:
-                    if self._deferred and (batch or controls or self._deferred_due()):
+                    if self._deferred and (batch or controls):
                         batch = self._take_deferred(batch)
+                    elif self._deferred and self._deferred_due():
+                        self._active_until = time.monotonic() + 1.0
+                        self._flush_deferred()
                     if batch:
                         self._active_until = time.monotonic() + 1.0
                         self._commit(batch)
@@ -812,12 +821,14 @@ class AuditLog:
         )
         return body, ts, content_row
 
-    def _commit(self, batch: list[_Pending]) -> None:
+    def _commit(self, batch: list[_Pending], *, wait_for_lock: bool = True) -> bool:
         """Store ``batch`` in one transaction, wake its callers, then grow the tree.
 
         Nothing of the writer's state changes before COMMIT succeeds, so a failed commit
         leaves nothing to undo. The Merkle bookkeeping runs after the callers are woken:
         it is not part of "durable", so it stays off the request's latency path.
+        ``wait_for_lock=False``: when another process holds the database, return False at
+        once (nothing stored, nothing settled) instead of waiting out the busy timeout.
         """
         rows, contents, refs, hashes = [], [], [], []
         try:
@@ -832,8 +843,17 @@ class AuditLog:
                 refs.append(RecordRef(seq, prev))
                 hashes.append(h)
                 seq += 1
-            self._store_rows(rows, contents)
+            if wait_for_lock:
+                self._store_rows(rows, contents)
+            else:
+                self._conn.execute("PRAGMA busy_timeout=0")
+                try:
+                    self._store_rows(rows, contents)
+                finally:
+                    self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         except Exception as exc:  # noqa: BLE001 - any failure must reach the waiting callers
+            if not wait_for_lock and _is_busy(exc):
+                return False
             log.error(
                 "audit: grouped commit of %d records failed: %s",
                 len(batch),
@@ -841,12 +861,25 @@ class AuditLog:
             )
             err = StoreError(f"audit record not stored ({type(exc).__name__})")
             _settle([(item, None, err) for item in batch])
-            return
+            return True
         self._prev, self._size = prev, seq
         if self._pending_since is None:
             self._pending_since = time.monotonic()
         _settle([(item, ref, None) for item, ref in zip(batch, refs, strict=True)])
         self._grow(hashes)
+        return True
+
+    def _flush_deferred(self) -> None:
+        """Commit the deferred records on their own. Nobody waits for them, so they never
+        hold the writer through a lock held by another process (records somebody waits for
+        would queue behind them): locked, they stay deferred for another window."""
+        items = self._take_deferred([])
+        if not items or self._commit(items, wait_for_lock=False):
+            return
+        now = time.monotonic()
+        for item in reversed(items):
+            item.deferred_at = now
+            self._deferred.appendleft(item)
 
     def _grow(self, hashes: list[bytes]) -> None:
         """Append stored leaves to the compact ranges, in place (amortised one node hash each)."""
