@@ -89,9 +89,17 @@ def check_reroute(proxy_url: str, proxy_ca: str, port: int, upstream_ca: str) ->
         raise SystemExit(f"reroute scenario is not rerouting (status {r.status_code}); fix the config before measuring")
 
 
+def pooled(parts: list[Result]) -> Result:
+    """One row from several rounds: all latencies, and throughput over the summed run time."""
+    first = parts[0]
+    return Result(first.name, first.clients, [x for p in parts for x in p.latencies_ms],
+                  sum(p.elapsed_s for p in parts), sum(p.errors for p in parts))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--total", type=int, default=2000, help="requests per scenario and client count")
+    ap.add_argument("--rounds", type=int, default=4, help="interleaved rounds the total is split into")
     ap.add_argument("--json", help="write results here")
     ap.add_argument("--upstream-port", type=int)
     ap.add_argument("--cert-dir", type=Path)
@@ -99,49 +107,57 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="govproxy-overhead-"))
     results: list[Result] = []
-    with upstream(args.upstream_port, args.cert_dir, work) as (port, cafile):
+    rounds: dict[tuple[str, int], list[Result]] = {}
+    with upstream(args.upstream_port, args.cert_dir, work) as (port, cafile), contextlib.ExitStack() as stack:
         clean = build_request(HOST, port, "/v1/chat/completions", prompt_4k())
         pii = build_request(HOST, port, "/v1/chat/completions", prompt_4k(PII))
         reroute = build_request(HOST, port, "/v1/chat/completions", prompt_4k(), {"X-Govproxy-Tenant": "eu-team"})
 
-        def scenario(name: str, proxy: tuple[str, int] | None, ca: str, request: bytes) -> None:
-            for clients in (1, 8):
-                results.append(run(name, proxy=proxy, host=HOST, port=port, cafile=ca, request=request, clients=clients, total=args.total))
-                print(fmt(results[-1]), flush=True)
-
-        scenario("direct", None, cafile, clean)
+        # Every target runs at once and the rounds alternate their order, so that each
+        # ratio compares runs from the same minutes (this VM's speed drifts by tens of %).
         mitm, mport = start_mitmdump(work / "mitm-conf", cafile)
-        try:
-            scenario("bare mitmdump", ("127.0.0.1", mport), str(work / "mitm-conf" / "mitmproxy-ca-cert.pem"), clean)
-        finally:
-            mitm.terminate()
-            mitm.wait(10)
+        stack.callback(lambda: (mitm.terminate(), mitm.wait(10)))
         lean, lport = start_mitmdump(work / "lean-conf", cafile, lean=True)
-        try:
-            scenario("mitmproxy, govproxy's addon set", ("127.0.0.1", lport), str(work / "lean-conf" / "mitmproxy-ca-cert.pem"), clean)
-        finally:
-            lean.terminate()
-            lean.wait(10)
-        with ProxyProcess(work / "govproxy", govproxy_config(port, work), mitm_options={"ssl_verify_upstream_trusted_ca": cafile},
-                          env={"BENCH_EU_KEY": "bench-eu-key"}) as gp:
-            gp_ca = str(gp.confdir / "mitmproxy-ca-cert.pem")
-            scenario("govproxy (clean prompt)", ("127.0.0.1", gp.port), gp_ca, clean)
-            scenario("govproxy (PII pseudonymised)", ("127.0.0.1", gp.port), gp_ca, pii)
-            check_reroute(gp.url, gp_ca, port, cafile)
-            scenario("govproxy (rerouted, EU tenant)", ("127.0.0.1", gp.port), gp_ca, reroute)
-            print(failure_summary(gp.output), flush=True)
+        stack.callback(lambda: (lean.terminate(), lean.wait(10)))
+        gp = stack.enter_context(ProxyProcess(work / "govproxy", govproxy_config(port, work),
+                                              mitm_options={"ssl_verify_upstream_trusted_ca": cafile},
+                                              env={"BENCH_EU_KEY": "bench-eu-key"}))
+        gp_ca = str(gp.confdir / "mitmproxy-ca-cert.pem")
+        check_reroute(gp.url, gp_ca, port, cafile)
+        targets: list[tuple[str, tuple[str, int] | None, str, bytes]] = [
+            ("direct", None, cafile, clean),
+            ("bare mitmdump", ("127.0.0.1", mport), str(work / "mitm-conf" / "mitmproxy-ca-cert.pem"), clean),
+            ("mitmproxy, govproxy's addon set", ("127.0.0.1", lport), str(work / "lean-conf" / "mitmproxy-ca-cert.pem"), clean),
+            ("govproxy (clean prompt)", ("127.0.0.1", gp.port), gp_ca, clean),
+            ("govproxy (PII pseudonymised)", ("127.0.0.1", gp.port), gp_ca, pii),
+            ("govproxy (rerouted, EU tenant)", ("127.0.0.1", gp.port), gp_ca, reroute),
+        ]
+        per_round = max(1, args.total // args.rounds)
+        for clients in (1, 8):
+            for r in range(args.rounds):
+                for name, proxy, ca, request in targets if r % 2 == 0 else targets[::-1]:
+                    res = run(name, proxy=proxy, host=HOST, port=port, cafile=ca, request=request, clients=clients,
+                              total=per_round, warmup=100 if r == 0 else 20)
+                    rounds.setdefault((name, clients), []).append(res)
+            for name, *_ in targets:
+                results.append(pooled(rounds[(name, clients)]))
+                print(fmt(results[-1]), flush=True)
+        print(failure_summary(gp.output), flush=True)
 
     by = {(r.name, r.clients): r for r in results}
-    print("\nratios govproxy / bare mitmdump")
-    for name in [r.name for r in results if r.name.startswith("govproxy") and r.clients == 1]:
-        for clients in (1, 8):
-            g, b = by[(name, clients)], by[("bare mitmdump", clients)]
-            print(f"  {name:<32} clients={clients}: p50 +{g.p50 - b.p50:.2f} ms ({g.p50 / b.p50:.2f}x), throughput {g.rps / b.rps * 100:.0f} %")
+
+    def ratios(baseline: str) -> None:
+        for name in [r.name for r in results if r.name.startswith("govproxy") and r.clients == 1]:
+            for clients in (1, 8):
+                g, b = by[(name, clients)], by[(baseline, clients)]
+                per = sorted(x.rps / y.rps for x, y in zip(rounds[(name, clients)], rounds[(baseline, clients)], strict=True))
+                print(f"  {name:<32} clients={clients}: p50 +{g.p50 - b.p50:.2f} ms ({g.p50 / b.p50:.2f}x), "
+                      f"throughput {g.rps / b.rps * 100:.0f} % (rounds: {' '.join(f'{x * 100:.0f}' for x in per)})")
+
+    print(f"\nratios govproxy / bare mitmdump ({args.rounds} interleaved rounds pooled; per-round throughput ratios sorted)")
+    ratios("bare mitmdump")
     print("\nratios govproxy / mitmproxy with govproxy's addon set (the cost of governance alone)")
-    for name in [r.name for r in results if r.name.startswith("govproxy") and r.clients == 1]:
-        for clients in (1, 8):
-            g, b = by[(name, clients)], by[("mitmproxy, govproxy's addon set", clients)]
-            print(f"  {name:<32} clients={clients}: p50 +{g.p50 - b.p50:.2f} ms ({g.p50 / b.p50:.2f}x), throughput {g.rps / b.rps * 100:.0f} %")
+    ratios("mitmproxy, govproxy's addon set")
     if args.json:
         write_json(results, args.json)
     return 0
