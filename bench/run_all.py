@@ -97,6 +97,21 @@ def verdict(ok: bool | None) -> str:
     return "—" if ok is None else ("**met**" if ok else "**not met**")
 
 
+def ratio_lines(output: str) -> list[str]:
+    """overhead_bench's ratio blocks (they carry each interleaved round's throughput ratio)."""
+    keep, out = False, []
+    for ln in output.splitlines():
+        if ln.startswith("ratios "):
+            keep = True
+        elif keep and not ln.startswith("  "):
+            keep = ln.strip() == "" and bool(out)
+            if not keep:
+                continue
+        if keep and ln.strip():
+            out.append(ln.rstrip())
+    return out
+
+
 def proxy_table(rows: list[dict[str, Any]]) -> list[str]:
     base = {r["clients"]: r for r in rows if r["name"] == "bare mitmdump"}
     out = ["| target | clients | p50 ms | p99 ms | req/s | errors | p50 vs bare mitmdump | throughput vs bare mitmdump |",
@@ -272,7 +287,9 @@ def main() -> int:
         "## Proxy overhead: direct vs bare mitmdump vs govproxy",
         "",
         ("One TLS stand-in provider for every row. The same 4 KB OpenAI chat request over keep-alive connections, "
-        f"{total:,} requests per row after 100 warm-up requests (`bench/overhead_bench.py`, driving `bench/loadgen.py`). "
+        f"{total:,} requests per row (`bench/overhead_bench.py`, driving `bench/loadgen.py`): every proxy runs at once and "
+        "each row pools 4 interleaved rounds (target order reversed every other round, 100 warm-up requests first, 20 per "
+        "later round), so a ratio compares the same minutes; the per-round ratios are in the log below. "
         "govproxy runs with its defaults: DLP, the embedded Rego policy set, the signed audit trail. "
         "*PII* adds an e-mail address, phone number, card number and IBAN (pseudonymised out, restored back); "
         "*rerouted* is an EU tenant's request to the \"us\" provider, sent by govproxy's relay to an \"eu\" provider "
@@ -285,6 +302,8 @@ def main() -> int:
     md += proxy_table(overhead) if overhead else ["(no results: see the log below)"]
     md += ["", "*errors* counts non-200 responses. " + " ".join(
         ln.strip() for ln in by_name["proxy overhead"].output.splitlines() if ln.startswith("proxy log:"))]
+    md += ["", "Throughput ratio of each round (sorted), and the pooled figures above:", "", "```",
+           *ratio_lines(by_name["proxy overhead"].output), "```"]
     md += ["", "## Scale-out: 1 vs 2 govproxy instances behind HAProxy (TCP mode)", "",
            ("HAProxy on loopback in TCP mode, round robin per connection; it never sees inside the TLS tunnels. "
            "Clean 4 KB prompt, 8 concurrent clients (`bench/scaleout_bench.py`). On 2 cores the load generator, "
