@@ -511,29 +511,16 @@ class AuditLog:
             return None  # the writer has work: keep the order, join its next commit
         if item.original is not None and self._keys is not None:
             return None  # encrypted content (two tables): the writer's grouped path
-        seq = self._size
-        body, ts, _ = self._build(item, seq, self._prev)
-        h = leaf_hash(body)
         try:
-            self._conn.execute("PRAGMA busy_timeout=0")  # never wait on the event loop
-            try:
-                self._conn.execute(
-                    _INSERT_RECORD, (seq, h, body, item.kind, ts, item.tenant, item.request_id)
-                )
-            finally:
-                self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            refs, hashes = self._store([item], wait_for_lock=False)  # never wait on the loop
         except sqlite3.Error:
             return None
-        self._prev, self._size = h.hex(), seq + 1
-        now = time.monotonic()
-        self._active_until = now + 1.0
-        wake = self._pending_since is None or self._checkpoint_due()
-        if self._pending_since is None:
-            self._pending_since = now
-        self._grow([h])
-        if wake:  # the writer arms its checkpoint timer, or signs
+        armed = self._pending_since is not None
+        self._active_until = time.monotonic() + 1.0
+        self._advance([item], refs, hashes)
+        if not armed or self._checkpoint_due():  # the writer arms its checkpoint timer, or signs
             self._queue.put(None)
-        return RecordRef(seq, self._prev)
+        return refs[0]
 
     def append_nowait(self, kind: RecordKind, payload: Mapping[str, Any]) -> None:
         """Queue a record nobody waits for (an outcome: the decision record already made the
@@ -830,27 +817,8 @@ class AuditLog:
         ``wait_for_lock=False``: when another process holds the database, return False at
         once (nothing stored, nothing settled) instead of waiting out the busy timeout.
         """
-        rows, contents, refs, hashes = [], [], [], []
         try:
-            seq, prev = self._size, self._prev
-            for item in batch:
-                body, ts, content_row = self._build(item, seq, prev)
-                h = leaf_hash(body)
-                rows.append((seq, h, body, item.kind, ts, item.tenant, item.request_id))
-                if content_row:
-                    contents.append(content_row)
-                prev = h.hex()
-                refs.append(RecordRef(seq, prev))
-                hashes.append(h)
-                seq += 1
-            if wait_for_lock:
-                self._store_rows(rows, contents)
-            else:
-                self._conn.execute("PRAGMA busy_timeout=0")
-                try:
-                    self._store_rows(rows, contents)
-                finally:
-                    self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            refs, hashes = self._store(batch, wait_for_lock)
         except Exception as exc:  # noqa: BLE001 - any failure must reach the waiting callers
             if not wait_for_lock and _is_busy(exc):
                 return False
@@ -862,12 +830,45 @@ class AuditLog:
             err = StoreError(f"audit record not stored ({type(exc).__name__})")
             _settle([(item, None, err) for item in batch])
             return True
-        self._prev, self._size = prev, seq
+        self._advance(batch, refs, hashes)
+        return True
+
+    def _store(
+        self, batch: list[_Pending], wait_for_lock: bool
+    ) -> tuple[list[RecordRef], list[bytes]]:
+        """Build and store ``batch`` in one transaction; raises, changing nothing, on failure."""
+        rows, contents, refs, hashes = [], [], [], []
+        seq, prev = self._size, self._prev
+        for item in batch:
+            body, ts, content_row = self._build(item, seq, prev)
+            h = leaf_hash(body)
+            rows.append((seq, h, body, item.kind, ts, item.tenant, item.request_id))
+            if content_row:
+                contents.append(content_row)
+            prev = h.hex()
+            refs.append(RecordRef(seq, prev))
+            hashes.append(h)
+            seq += 1
+        if wait_for_lock:
+            self._store_rows(rows, contents)
+        else:
+            self._conn.execute("PRAGMA busy_timeout=0")
+            try:
+                self._store_rows(rows, contents)
+            finally:
+                self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        return refs, hashes
+
+    def _advance(
+        self, batch: list[_Pending], refs: list[RecordRef], hashes: list[bytes]
+    ) -> None:
+        """After COMMIT: move the chain head, arm the checkpoint timer, wake the callers,
+        then grow the tree (not part of "durable", so off the latency path)."""
+        self._prev, self._size = refs[-1].hash, refs[-1].seq + 1
         if self._pending_since is None:
             self._pending_since = time.monotonic()
         _settle([(item, ref, None) for item, ref in zip(batch, refs, strict=True)])
         self._grow(hashes)
-        return True
 
     def _flush_deferred(self) -> None:
         """Commit the deferred records on their own. Nobody waits for them, so they never
