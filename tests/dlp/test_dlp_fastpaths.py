@@ -246,6 +246,14 @@ def _window_texts(seed: int, n: int, alphabet: list[str]) -> list[tuple[str, int
     return out
 
 
+def _assert_window_search_matches(detector, seed: int, alphabet: list[str]) -> None:
+    """``finditer_from`` (start only where the pattern can start) finds what finditer finds."""
+    starts, offset = detector.starts
+    for text, lo, hi in _window_texts(seed, 8000, alphabet):
+        got = [m.span() for m in finditer_from(detector.pattern, starts, offset, text, lo, hi)]
+        assert got == [m.span() for m in detector.pattern.finditer(text, lo, hi)], (text, lo, hi)
+
+
 def test_phone_window_search_finds_what_finditer_finds() -> None:
     alphabet = [
         "+",
@@ -270,16 +278,7 @@ def test_phone_window_search_finds_what_finditer_finds() -> None:
         "\n",
     ]
     alphabet += ["+1 415-555-0142", "(212) 555-0142", "020 7946 0958"]
-    starts, offset = PHONE.starts  # type: ignore[misc]
-    for text, lo, hi in _window_texts(7, 8000, alphabet):
-        got = [
-            m.span() for m in finditer_from(PHONE.pattern, starts, offset, text, lo, hi)
-        ]
-        assert got == [m.span() for m in PHONE.pattern.finditer(text, lo, hi)], (
-            text,
-            lo,
-            hi,
-        )
+    _assert_window_search_matches(PHONE, 7, alphabet)
 
 
 def test_iban_window_search_finds_what_finditer_finds() -> None:
@@ -301,16 +300,7 @@ def test_iban_window_search_finds_what_finditer_finds() -> None:
         "٣",
         "\n",
     ]
-    starts, offset = IBAN.starts  # type: ignore[misc]
-    for text, lo, hi in _window_texts(8, 8000, alphabet):
-        got = [
-            m.span() for m in finditer_from(IBAN.pattern, starts, offset, text, lo, hi)
-        ]
-        assert got == [m.span() for m in IBAN.pattern.finditer(text, lo, hi)], (
-            text,
-            lo,
-            hi,
-        )
+    _assert_window_search_matches(IBAN, 8, alphabet)
 
 
 def test_calling_code_lookup_matches_int_conversion() -> None:
