@@ -14,8 +14,9 @@ per request. Several of them also work against what govproxy promises:
 
 :class:`GovernedMaster` removes them after they registered their options (so mitmdump's
 command line keeps parsing) and refuses to start when one of their traffic-changing or
-flow-writing options is set, rather than ignoring it silently. ``mitmdump -s
-addons/govproxy.py`` still runs govproxy inside stock mitmdump for those who need the rest.
+flow-writing options is set, rather than ignoring it silently. It also dispatches
+events through :mod:`govproxy.dispatch` (the same calls in the same order, without
+mitmproxy's per-addon bookkeeping). ``mitmdump -s addons/govproxy.py`` still runs govproxy inside stock mitmdump for those who need the rest.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from typing import Any
 from mitmproxy import exceptions, options
 from mitmproxy.addonmanager import _get_name
 from mitmproxy.tools.dump import DumpMaster
+
+from govproxy.dispatch import install as install_cached_dispatch
 
 DROPPED_ADDONS = (
     "anticache", "anticomp", "browser", "clientplayback", "commandhistory", "comment", "cut",
@@ -67,6 +70,7 @@ class GovernedMaster(DumpMaster):
         for addon in dropped:
             self.addons.lookup.pop(_get_name(addon), None)
         self.addons.add(_RefuseDroppedFeatures())
+        install_cached_dispatch(self)
 
 
 def run_governed(argv: Sequence[str]) -> None:
