@@ -4,6 +4,7 @@ event loop, gap-free chains across restarts, checkpoints, rollback refusal, cont
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import shutil
@@ -571,3 +572,20 @@ def test_a_tree_that_does_not_extend_the_signed_one_is_not_signed(tmp_path, capl
         )
     ]
     assert max(sizes) == 7
+
+
+def test_a_close_that_times_out_says_where_the_writer_is(tmp_path, caplog):
+    """A close that cannot finish must not be silent: it reports each audit thread's stack."""
+    log = _open(tmp_path)
+    log.append_sync("decision", payload(0))
+    log._state_lock.acquire()  # the writer cannot take it to finish
+    try:
+        with caplog.at_level(logging.CRITICAL), pytest.raises(concurrent.futures.TimeoutError):
+            log.close(timeout=0.5)
+    finally:
+        log._state_lock.release()
+    log._thread.join(10)
+    report = "\n".join(r.getMessage() for r in caplog.records if r.levelno == logging.CRITICAL)
+    assert "did not finish within 0.5 s" in report
+    assert "govproxy-audit-writer:" in report and "in _run" in report
+    assert verify_store(log.config.path, [log.verifier]).valid  # it finished once released

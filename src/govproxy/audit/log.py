@@ -26,8 +26,10 @@ import logging
 import os
 import queue
 import sqlite3
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -569,13 +571,28 @@ class AuditLog:
             if self._thread.is_alive():
                 fut: concurrent.futures.Future[None] = concurrent.futures.Future()
                 self._queue.put(_Control("close", fut))
-                fut.result(timeout)
+                try:
+                    fut.result(timeout)
+                except concurrent.futures.TimeoutError:
+                    # Say where the threads are: a close that never ends is otherwise silent.
+                    log.critical("audit: closing %s did not finish within %s s; threads:\n%s",
+                                 self.config.path, timeout, self._thread_stacks())
+                    raise
                 self._thread.join(timeout)
         finally:
             if self._keys is not None:
                 self._keys.close()
             self._lock.release()
             atexit.unregister(self.close)
+
+    def _thread_stacks(self) -> str:
+        frames = sys._current_frames()
+        out = []
+        for thread in (self._thread, self._publisher):
+            frame = frames.get(thread.ident or -1)
+            stack = "".join(traceback.format_stack(frame)) if frame is not None else "  (not running)\n"
+            out.append(f"{thread.name}:\n{stack}")
+        return "".join(out)
 
     def __enter__(self) -> Self:
         return self
