@@ -196,7 +196,6 @@ class Pipeline:
         # STATE_CACHE_S per key; this process's own usage and breaker changes invalidate it.
         self._state_cache: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any], Any, int]] = {}
         self._state_version = 0
-        self._in_flight = 0  # requests inside process(): alone, one may commit its record inline
 
     @classmethod
     def from_settings(cls, settings: Settings, *, live: bool = True) -> Pipeline:
@@ -229,18 +228,7 @@ class Pipeline:
 
     # --- the request path ---------------------------------------------------------------
 
-    async def process(self, req: IncomingRequest, *, record: bool = True, alone: bool = True) -> Plan:
-        """``alone``: the caller knows of no other request in progress (the proxy: no
-        forwarded request awaiting its response). Only then, and with no other request
-        inside the pipeline, is the decision record committed inline (lower latency for a
-        lone request; under load the writer's grouped commits cost the event loop less)."""
-        self._in_flight += 1
-        try:
-            return await self._process(req, record, alone)
-        finally:
-            self._in_flight -= 1
-
-    async def _process(self, req: IncomingRequest, record: bool, alone: bool) -> Plan:
+    async def process(self, req: IncomingRequest, *, record: bool = True) -> Plan:
         t0 = time.perf_counter()
         request_id = os.urandom(16).hex()  # 128 random bits, as uuid4 but without the object
         match = self.match(req.host, req.port)
@@ -257,9 +245,10 @@ class Pipeline:
         if record and self.audit is not None:
             try:
                 t_audit = time.perf_counter()
-                # Alone, the request has nothing to overlap with the writer's hand-offs.
+                # Committed on this thread when the writer is idle: two thread hand-offs and
+                # a loop wake-up cost the proxy more than the INSERT itself (bench/RESULTS.md).
                 ref = await self.audit.append(
-                    "decision", self._decision_record(plan, req), **self._content(plan), inline=alone and self._in_flight == 1
+                    "decision", self._decision_record(plan, req), **self._content(plan), inline=True
                 )
                 plan.audit_seq = ref.seq
                 if self.router is not None and self.router.metrics is not None:

@@ -66,9 +66,6 @@ class GovProxy:
         self._pinned: dict[str, tuple[str, int]] = {}
         self.relay: Relay | None = None
         self._pending_outcomes = 0  # outcome records scheduled for the next loop iteration
-        # Governed flows forwarded and not yet answered: while none is, a new request has the
-        # proxy to itself and may commit its audit record inline (see AuditLog.append).
-        self._forwarding: set[str] = set()
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -243,17 +240,13 @@ class GovProxy:
             body_error=body_error,
         )
         try:
-            plan = await self._pl().process(incoming, alone=not self._forwarding)
+            plan = await self._pl().process(incoming)
         except Exception:  # the pipeline must fail closed, never open
             log.exception("govproxy pipeline error; request refused")
             err = error_response(match.config.kind, 500, "govproxy: internal error while governing this request", "govproxy_error")
             flow.response = http.Response.make(err.status, err.body, err.headers)
             return
         flow.metadata[PLAN_KEY] = plan
-        if plan.action == "forward":
-            if len(self._forwarding) > 100_000:  # flows that never ended: forget, stay correct
-                self._forwarding.clear()
-            self._forwarding.add(flow.id)
         if plan.alternatives:
             flow.metadata[BODY_KEY] = body
         self._apply(flow, plan)
@@ -327,7 +320,6 @@ class GovProxy:
             side.translated = _translating(targets[provider].kind, side.client_kind)
 
     def response(self, flow: http.HTTPFlow) -> None:
-        self._forwarding.discard(flow.id)
         plan: Plan | None = flow.metadata.get(PLAN_KEY)
         if plan is None or flow.response is None or plan.action != "forward":
             return
@@ -362,7 +354,6 @@ class GovProxy:
         )
 
     def error(self, flow: http.HTTPFlow) -> None:
-        self._forwarding.discard(flow.id)
         plan: Plan | None = flow.metadata.get(PLAN_KEY)
         if plan is None or plan.action != "forward":
             return

@@ -478,9 +478,8 @@ class AuditLog:
         The writer settles all of a grouped commit's futures of one loop with a single
         ``call_soon_threadsafe``, so the loop pays one wake-up per commit, not per record.
 
-        ``inline=True`` says the caller has nothing else to do meanwhile (the proxy passes
-        it when this is the only request in flight): if the writer is idle, the record is
-        committed on this thread, which saves two thread hand-offs on the latency path.
+        ``inline=True`` (the proxy's decision records): if the writer is idle, the record is
+        committed on this thread, which saves two thread hand-offs and a loop wake-up.
         It never waits for a lock held by anyone else: when the writer is busy, records
         are queued, or the database is locked, the record takes the normal queued path.
         """
