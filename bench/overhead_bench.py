@@ -1,6 +1,6 @@
 """Proxy overhead on one upstream: direct vs bare mitmdump vs govproxy (clean, PII, rerouted).
 
-A second baseline, mitmproxy with the addon set ``govproxy run`` uses but without the govproxy
+A second baseline, mitmproxy as ``govproxy run`` runs it (its addon set and event dispatch) but without the govproxy
 addon, shows the cost of governance alone (govproxy run leaves out mitmproxy addons that
 would store or rewrite traffic outside governance, which also makes mitmproxy itself cheaper).
 
