@@ -25,6 +25,7 @@ reorders or reloads scripts while configuring).
 from __future__ import annotations
 
 import inspect
+import logging
 import types
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +34,7 @@ from mitmproxy import exceptions, hooks
 from mitmproxy.addonmanager import AddonManager, safecall, traverse
 
 _Group = tuple[Callable[..., Any], ...]
+logger = logging.getLogger(__name__)
 
 
 class CachedDispatch(AddonManager):
@@ -126,10 +128,17 @@ class CachedDispatch(AddonManager):
                     raise exc
 
 
-def install(master: Any) -> CachedDispatch:
+def install(master: Any) -> CachedDispatch | None:
     """Turn ``master.addons`` into a :class:`CachedDispatch`, in place: the same object with
-    the same addons in the same order (addons that keep a reference to it keep working)."""
+    the same addons in the same order (addons that keep a reference to it keep working).
+
+    This leans on AddonManager's internals (a ``chain`` list, ``_configure_all`` connected to
+    option changes). If a mitmproxy release changes them, mitmproxy's own dispatch stays in
+    place (slower, never wrong) and a warning says so."""
     mgr: AddonManager = master.addons
+    if type(mgr) is not AddonManager or not isinstance(mgr.__dict__.get("chain"), list):
+        logger.warning("govproxy: mitmproxy's addon manager is not the one expected; using its own dispatch")
+        return None
     master.options.changed.disconnect(mgr._configure_all)
     chain = mgr.__dict__.pop("chain")
     mgr.__class__ = CachedDispatch

@@ -139,3 +139,20 @@ def test_govproxy_run_master_uses_it_and_keeps_its_addons() -> None:
     assert isinstance(mgr, CachedDispatch)
     assert "Proxyserver" in names and "ScriptLoader" in names
     assert mgr.handlers("request") and not mgr.handlers("update")  # nobody in govproxy run handles update
+
+
+def test_an_unexpected_addon_manager_keeps_mitmproxys_own_dispatch(caplog: pytest.LogCaptureFixture) -> None:
+    """If a mitmproxy release changes the manager's internals, nothing breaks: it is left as is."""
+
+    async def go() -> tuple[Any, Any, Any]:
+        master = Master(options.Options())
+        mgr = install(master)
+        assert mgr is not None
+        again = install(master)  # already ours: not the class it expects
+        await master.done()
+        return mgr, again, master.addons
+
+    with caplog.at_level(logging.WARNING):
+        mgr, again, current = asyncio.run(go())
+    assert again is None and current is mgr
+    assert "using its own dispatch" in caplog.text
