@@ -61,7 +61,13 @@ from govproxy.audit.note import (
     parse_signed_checkpoint,
     sign_checkpoint,
 )
-from govproxy.audit.store import BUSY_TIMEOUT_MS, StoreReader, WriterLock, connect
+from govproxy.audit.store import (
+    BUSY_TIMEOUT_MS,
+    StoreReader,
+    WriterLock,
+    connect,
+    connect_for_wal_checkpoints,
+)
 
 log = logging.getLogger("govproxy.audit")
 
@@ -986,6 +992,7 @@ class AuditLog:
         if self._inflight is not None:
             if not wait and not self._inflight.done():
                 return None
+            self._await_published(self._inflight)
             self._collect_published()  # a failure was logged by the publisher; retried below
         size = self.size
         last = self._last_signed
@@ -1029,6 +1036,7 @@ class AuditLog:
         self._publish_queue.put((size, root, [self._signer, *(extra or [])], fut))
         if not wait:
             return None
+        self._await_published(fut)
         try:
             fut.result()  # raises what the publisher hit
         finally:
@@ -1067,15 +1075,13 @@ class AuditLog:
     def _publish_loop(self) -> None:
         """Publisher thread: make the records durable, sign, write the checkpoint file, and
         copy the WAL into the DB file, all off the commit path. It never takes the write
-        lock: its connection only runs PASSIVE WAL checkpoints, which writers do not wait for."""
-        conn = connect(self.config.path, self.config.synchronous.value)
+        lock: its connection only runs PASSIVE WAL checkpoints, which writers do not wait for.
+        Nothing here may end the thread: the writer waits for its signatures."""
+        conn: sqlite3.Connection | None = None
         try:
             while (job := self._publish_queue.get()) is not None:
-                if isinstance(
-                    job, str
-                ):  # "wal": keep the WAL bounded while signing is refused
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                if isinstance(job, str):  # "wal": keep the WAL bounded while signing is refused
+                    conn = self._copy_wal(conn)
                     continue
                 size, root, signers, fut = job
                 try:
@@ -1096,15 +1102,33 @@ class AuditLog:
                     )
                     fut.set_exception(exc)
                 self._queue.put(None)  # wake the writer: it stores the row and re-arms
-                try:
-                    conn.execute(
-                        "PRAGMA wal_checkpoint(PASSIVE)"
-                    )  # the DB-file fsync happens here, off the commit path
-                except sqlite3.Error:
-                    pass
+                conn = self._copy_wal(conn)  # the DB-file fsync happens here, off the commit path
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
+    def _copy_wal(self, conn: sqlite3.Connection | None) -> sqlite3.Connection | None:
+        """Publisher thread: one PASSIVE WAL checkpoint, opening the connection on first use.
+        A failure is only logged: the next checkpoint tries again."""
+        try:
+            if conn is None:
+                conn = connect_for_wal_checkpoints(self.config.path, self.config.synchronous.value)
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            log.warning("audit: copying the WAL into %s failed: %s", self.config.path, exc)
+        return conn
+
+    def _await_published(self, fut: concurrent.futures.Future[SignedState]) -> None:
+        """Writer thread: wait until the publisher has handled ``fut``; should the publisher
+        thread be gone, raise instead of waiting for ever."""
+        while not fut.done():
+            try:
+                fut.result(timeout=1.0)
+            except concurrent.futures.TimeoutError:
+                if not self._publisher.is_alive():
+                    raise StoreError("the audit checkpoint signer thread has stopped") from None
+            except Exception:  # noqa: BLE001 - the caller reads the outcome from fut
+                return
 
 def _settle(
     results: list[tuple[_Pending, RecordRef | None, BaseException | None]],

@@ -79,6 +79,20 @@ def connect(path: Path, synchronous: str = "normal") -> sqlite3.Connection:
     return conn
 
 
+def connect_for_wal_checkpoints(path: Path, synchronous: str = "normal") -> sqlite3.Connection:
+    """A connection that only copies the WAL into the database file (PASSIVE checkpoints).
+
+    Unlike :func:`connect` it creates no schema, so it never takes the write lock: another
+    process holding the database cannot make opening it fail or wait. (The checkpoint
+    signer once opened its connection with :func:`connect`; started while another process
+    held the lock past the busy timeout, the thread died and every later signature waited
+    for it forever.)"""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    # The checkpoint's fsync of the database file follows this connection's setting.
+    conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+    return conn
+
+
 def connect_readonly(path: Path) -> sqlite3.Connection:
     if not path.exists():
         raise StoreError(f"{path}: no audit store")
