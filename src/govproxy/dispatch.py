@@ -123,9 +123,9 @@ class CachedDispatch(AddonManager):
                 return
             except exceptions.OptionsError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - logged by mitmproxy's own handler, as before
-                with safecall():
-                    raise exc
+            except Exception:
+                with safecall():  # logged by mitmproxy's own handler, exactly as before
+                    raise
 
 
 def install(master: Any) -> CachedDispatch | None:

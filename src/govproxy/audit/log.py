@@ -20,7 +20,6 @@ import asyncio
 import atexit
 import collections
 import concurrent.futures
-import contextlib
 import json
 import logging
 import os
@@ -1129,6 +1128,7 @@ class AuditLog:
                     raise StoreError("the audit checkpoint signer thread has stopped") from None
             except Exception:  # noqa: BLE001 - the caller reads the outcome from fut
                 return
+
 
 def _settle(
     results: list[tuple[_Pending, RecordRef | None, BaseException | None]],
