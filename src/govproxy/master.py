@@ -16,7 +16,8 @@ per request. Several of them also work against what govproxy promises:
 command line keeps parsing) and refuses to start when one of their traffic-changing or
 flow-writing options is set, rather than ignoring it silently. It also dispatches
 events through :mod:`govproxy.dispatch` (the same calls in the same order, without
-mitmproxy's per-addon bookkeeping). ``mitmdump -s addons/govproxy.py`` still runs govproxy inside stock mitmdump for those who need the rest.
+mitmproxy's per-addon bookkeeping). ``mitmdump -s addons/govproxy.py`` still runs
+govproxy inside stock mitmdump for those who need the rest.
 """
 
 from __future__ import annotations

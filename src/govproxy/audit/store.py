@@ -62,12 +62,16 @@ def create_schema(conn: sqlite3.Connection) -> None:
             )
 
 
+def _synchronous_pragma(synchronous: str) -> str:
+    return f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}"
+
+
 def connect(path: Path, synchronous: str = "normal") -> sqlite3.Connection:
     """A read-write connection in WAL mode with explicit transactions."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+    conn.execute(_synchronous_pragma(synchronous))
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -89,7 +93,7 @@ def connect_for_wal_checkpoints(path: Path, synchronous: str = "normal") -> sqli
     for it forever.)"""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     # The checkpoint's fsync of the database file follows this connection's setting.
-    conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+    conn.execute(_synchronous_pragma(synchronous))
     return conn
 
 
